@@ -1,0 +1,88 @@
+"""OpenTelemetry and Elastic APM instrumentation for async search clients.
+
+Trace every ``elasticsearch.AsyncElasticsearch`` and ``weaviate.WeaviateAsyncClient`` call as one
+CLIENT span (and an Elastic APM span inside the current transaction)::
+
+    import instrumentation
+    instrumentation.instrument()          # every supported client that is installed
+    ...
+    instrumentation.uninstrument()        # puts every patched function back
+
+or run the application under ``opentelemetry-instrument``, which finds the instrumentors through
+their entry points. Options and their environment variables are listed in ``docs/configuration.md``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Optional
+
+from instrumentation import _core
+from instrumentation._config import build_settings, parse_clients
+from instrumentation._operation import Operation
+from instrumentation._version import __version__
+from instrumentation.instrumentors import (
+    INSTRUMENTORS,
+    AsyncElasticsearchInstrumentor,
+    WeaviateAsyncInstrumentor,
+)
+
+__all__ = [
+    "AsyncElasticsearchInstrumentor",
+    "Operation",
+    "WeaviateAsyncInstrumentor",
+    "__version__",
+    "instrument",
+    "is_instrumented",
+    "uninstrument",
+]
+
+
+def instrument(
+    clients: Optional[Iterable[str]] = None,
+    backends: Optional[Iterable[str]] = None,
+    capture_query: Optional[str] = None,
+    tracer_provider: Any = None,
+    meter_provider: Any = None,
+    request_hook: Any = None,
+    response_hook: Any = None,
+    **options: Any,
+) -> None:
+    """Instrument the supported clients; idempotent. Raises ``ValueError`` on a bad option.
+
+    ``clients=None`` instruments every supported client that is importable. Calling it again while
+    instrumented changes nothing; call ``uninstrument()`` first to change options.
+    """
+    settings = build_settings(
+        backends=backends,
+        capture_query=capture_query,
+        tracer_provider=tracer_provider,
+        meter_provider=meter_provider,
+        request_hook=request_hook,
+        response_hook=response_hook,
+        **options,
+    )
+    chosen = parse_clients(clients)
+    if chosen is None:
+        chosen = tuple(name for name in INSTRUMENTORS if _core.library_available(name))
+    else:
+        missing = [name for name in chosen if not _core.library_available(name)]
+        if missing:
+            raise ValueError(f"client library not installed: {', '.join(missing)}")
+    # Backends are built now so that an unavailable one fails here, not on a call.
+    _core.build_backends(settings)
+    for name in chosen:
+        instrumentor = INSTRUMENTORS[name]()
+        if not instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.instrument(_settings=settings)
+
+
+def uninstrument() -> None:
+    """Remove every patch; the clients behave exactly as before ``instrument()``."""
+    for instrumentor_class in INSTRUMENTORS.values():
+        instrumentor = instrumentor_class()
+        if instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.uninstrument()
+
+
+def is_instrumented() -> bool:
+    return bool(_core.active_clients())

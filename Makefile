@@ -1,0 +1,40 @@
+# Every target creates what it needs from nothing: .venv (newest clients) and, for the tests,
+# .venv-es8 (the newest elasticsearch 8.x, the other attribute generation users run).
+PYTHON ?= python3
+VENV := .venv
+VENV_ES8 := .venv-es8
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+ES_TESTS := tests/test_elasticsearch.py tests/test_elasticsearch_helpers.py \
+	tests/test_opentelemetry_instrument.py tests/test_standin_elasticsearch.py
+
+.PHONY: demo test test-es8 lint docs bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	touch $@
+
+$(VENV_ES8)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV_ES8)
+	$(VENV_ES8)/bin/pip install -q --upgrade pip
+	$(VENV_ES8)/bin/pip install -q -e '.[dev]' 'elasticsearch[async]>=8.13,<9'
+	touch $@
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/python -m instrumentation.demo
+
+test: $(VENV)/.installed test-es8
+	$(VENV)/bin/pytest -q
+
+test-es8: $(VENV_ES8)/.installed
+	$(VENV_ES8)/bin/pytest -q $(ES_TESTS)
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/mypy
+
+clean:
+	rm -rf $(VENV) $(VENV_ES8) .pytest_cache .mypy_cache .ruff_cache site

@@ -1,0 +1,1 @@
+"""Backends turn an ``Operation`` into telemetry: ``otel`` (spans + metric) and ``apm`` (Elastic APM)."""

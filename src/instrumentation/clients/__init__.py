@@ -1,0 +1,1 @@
+"""Client modules read one library's calls into ``Operation`` records; they know no backend."""

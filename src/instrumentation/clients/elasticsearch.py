@@ -1,0 +1,427 @@
+"""AsyncElasticsearch: one span per API call, one parent span per async helper call.
+
+Patch points, and why:
+
+* ``BaseClient.perform_request`` of the *async* client: every API (including namespaced ones such as
+  ``es.indices.create``, and the async DSL classes, which call those APIs) passes through it once per
+  call, above the transport's retries, with the endpoint id and path parts at hand.
+* ``elasticsearch._otel.OpenTelemetry.span``: while one of our operations is in flight it hands the
+  transport a recorder instead of elasticsearch-py's own span, so that span is never started (one span
+  per call, never two) and the recorder learns which node answered. Outside our operations (the sync
+  client, or after ``uninstrument()``) the original runs untouched.
+* The ``async_*`` helpers in ``elasticsearch._async.helpers`` and their re-exports in
+  ``elasticsearch.helpers``: one parent span each, with document totals. A helper called by another
+  helper (``async_bulk`` → ``async_streaming_bulk``) adds its counts to the outer one instead.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from typing import Any, AsyncIterator, Callable, Dict, Mapping, Optional, Tuple
+from urllib.parse import urlsplit, urlunsplit
+
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+
+from instrumentation import _attributes as A
+from instrumentation import _state
+from instrumentation._dispatch import TracedAsyncIterator, traced_call
+from instrumentation._guard import guard
+from instrumentation._operation import Operation, exception_type
+from instrumentation._patching import Patch
+from instrumentation._query import capture
+
+SYSTEM = "elasticsearch"
+LIBRARY = "elasticsearch"
+INSTRUMENTS = ("elasticsearch >= 8.13",)
+
+#: Endpoints whose body is a query worth recording in ``db.query.text``.
+SEARCH_ENDPOINTS = frozenset(
+    {
+        "search",
+        "msearch",
+        "count",
+        "async_search.submit",
+        "eql.search",
+        "esql.query",
+        "search_template",
+        "msearch_template",
+        "render_search_template",
+        "terms_enum",
+        "delete_by_query",
+        "update_by_query",
+    }
+)
+HELPER_DOCUMENTS = "elasticsearch.helpers.documents"
+HELPER_FAILED_DOCUMENTS = "elasticsearch.helpers.failed_documents"
+_BULK_ACTIONS = frozenset({"index", "create", "update", "delete"})
+
+#: The API operation in flight in this task (read by the silenced ``OpenTelemetry.span``).
+_api_operation: ContextVar[Optional[Operation]] = ContextVar("es_api_operation", default=None)
+#: The helper operation in flight in this task (a nested helper counts into it).
+_helper_operation: ContextVar[Optional[Operation]] = ContextVar("es_helper_operation", default=None)
+
+
+# -- reading an API call ------------------------------------------------------------------------
+def _path_value(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(item) for item in value)
+    return str(value)
+
+
+def _count_bulk_actions(body: Any) -> Optional[int]:
+    if isinstance(body, (bytes, bytearray)):
+        body = bytes(body).decode("utf-8", errors="replace")
+    if isinstance(body, str):
+        import json
+
+        lines = []
+        for line in body.splitlines():
+            if line.strip():
+                try:
+                    lines.append(json.loads(line))
+                except ValueError:
+                    return None
+        body = lines
+    if not isinstance(body, (list, tuple)):
+        return None
+    count = 0
+    index = 0
+    while index < len(body):
+        action = body[index]
+        index += 1
+        if isinstance(action, dict) and len(action) == 1:
+            kind = next(iter(action))
+            if kind in _BULK_ACTIONS:
+                count += 1
+                if kind != "delete":
+                    index += 1  # the document source that follows the action line
+    return count
+
+
+def _details(op: Operation, capture_query: str, max_length: int) -> None:
+    """Costly request details, read only when a backend records (see ``Operation.resolve``)."""
+    if op.name == "bulk":
+        op.batch_size = _count_bulk_actions(op.body)
+    elif op.name in SEARCH_ENDPOINTS:
+        op.query_text = capture(op.body, capture_query, max_length)
+
+
+def read_request(args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Operation:
+    method = args[0] if args else kwargs.get("method", "GET")
+    endpoint_id = kwargs.get("endpoint_id")
+    path_parts: Mapping[str, Any] = kwargs.get("path_parts") or {}
+    collection = None
+    parameters: Optional[Dict[str, str]] = None
+    for key, value in path_parts.items():
+        if key == "index":
+            collection = _path_value(value)
+        else:
+            if parameters is None:
+                parameters = {}
+            parameters[key] = _path_value(value)
+    op = Operation(SYSTEM, endpoint_id or str(method), collection, parameters)
+    op.http_method = str(method)
+    body = kwargs.get("body")
+    if body is not None and (endpoint_id == "bulk" or endpoint_id in SEARCH_ENDPOINTS):
+        op.body = body
+        op.details = _details
+    return op
+
+
+class NodeRecorder:
+    """Stands in for elastic_transport's ``OpenTelemetrySpan``: records instead of tracing.
+
+    The transport calls ``set_node_metadata`` before each attempt, so the last call names the node
+    that answered (or the last one tried).
+    """
+
+    __slots__ = ("base_url", "body_strategy", "endpoint_id", "op", "otel_span", "target")
+
+    def __init__(self, op: Operation) -> None:
+        self.op = op
+        self.otel_span = None
+        self.endpoint_id = op.name
+        self.body_strategy = "omit"
+        self.base_url: Optional[str] = None
+        self.target: Optional[str] = None
+
+    def set_node_metadata(
+        self, host: str, port: int, base_url: str, target: str, method: Optional[str] = None
+    ) -> None:
+        self.op.server_address = host
+        self.op.server_port = port
+        self.base_url = base_url
+        self.target = target
+
+    def set_db_statement(self, serialized_body: bytes) -> None:
+        return None
+
+    def set_db_response(self, status_code: int) -> None:
+        return None
+
+    def set_elastic_cloud_metadata(self, headers: Mapping[str, str]) -> None:
+        return None
+
+
+class _Recording:
+    __slots__ = ("recorder",)
+
+    def __init__(self, op: Operation) -> None:
+        self.recorder = NodeRecorder(op)
+
+    def __enter__(self) -> NodeRecorder:
+        return self.recorder
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+_recorders: ContextVar[Optional[NodeRecorder]] = ContextVar("es_recorder", default=None)
+
+
+def _otel_span(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    """Replaces elasticsearch-py's own span while one of our API operations is in flight."""
+    op = _api_operation.get()
+    if op is None:
+        return wrapped(*args, **kwargs)
+    recording = _Recording(op)
+    _recorders.set(recording.recorder)
+    return recording
+
+
+def redact_url(url: str) -> str:
+    """Drop credentials from a URL (``user:password@``)."""
+    if "@" not in url:
+        return url
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def _read_node(op: Operation) -> None:
+    recorder = _recorders.get()
+    if recorder is not None and recorder.op is op and recorder.base_url is not None:
+        op.url = redact_url(recorder.base_url + (recorder.target or ""))
+
+
+def _read_meta(op: Operation, meta: Any) -> None:
+    status = getattr(meta, "status", None)
+    if status is not None:
+        op.status_code = str(status)
+    headers = getattr(meta, "headers", None)
+    if headers:
+        cluster = headers.get("X-Found-Handling-Cluster")
+        if cluster:
+            op.namespace = cluster
+        node_name = headers.get("X-Found-Handling-Instance")
+        if node_name:
+            op.set_attribute(A.ELASTICSEARCH_NODE_NAME, node_name)
+    node = getattr(meta, "node", None)
+    if node is not None and op.server_address is None:
+        op.server_address = node.host
+        op.server_port = node.port
+
+
+def _read_bulk_failures(op: Operation, body: Mapping[str, Any]) -> None:
+    failed = 0
+    first: Optional[str] = None
+    for item in body.get("items") or ():
+        result = next(iter(item.values()), None) if isinstance(item, dict) else None
+        if isinstance(result, dict) and result.get("error") is not None:
+            failed += 1
+            if first is None:
+                error = result["error"]
+                first = str(error.get("type", "_OTHER")) if isinstance(error, dict) else "_OTHER"
+    op.failed_count = failed
+    op.failed_count_key = A.ELASTICSEARCH_BULK_FAILED_ITEMS
+    op.fail(first or "_OTHER")
+
+
+def read_response(op: Operation, response: Any) -> None:
+    _read_node(op)
+    _read_meta(op, getattr(response, "meta", None))
+    body = getattr(response, "body", None)
+    if not isinstance(body, dict):
+        return
+    if op.name == "bulk" and body.get("errors"):
+        _read_bulk_failures(op, body)
+    hits = body.get("hits")
+    if isinstance(hits, dict) and isinstance(hits.get("hits"), list):
+        op.returned_rows = len(hits["hits"])
+    for key in ("deleted", "updated"):
+        if isinstance(body.get(key), int):
+            op.rows_affected = body[key]
+
+
+def read_error(op: Operation, exc: BaseException) -> None:
+    _read_node(op)
+    meta = getattr(exc, "meta", None)
+    if meta is not None:
+        _read_meta(op, meta)
+    status = getattr(meta, "status", None)
+    if isinstance(status, int) and status >= 400:
+        op.fail(str(status))
+    else:
+        op.fail(exception_type(exc))
+
+
+async def _perform_request(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    dispatcher = _state.dispatcher
+    if dispatcher is None or _api_operation.get() is not None or not is_instrumentation_enabled():
+        return await wrapped(*args, **kwargs)
+    op = None
+    with guard:
+        op = read_request(args, kwargs)
+    if op is None:
+        return await wrapped(*args, **kwargs)
+    token = _api_operation.set(op)
+    recorder_token = _recorders.set(None)
+    try:
+        return await traced_call(
+            dispatcher, op, lambda: wrapped(*args, **kwargs), read_response, read_error
+        )
+    finally:
+        _recorders.reset(recorder_token)
+        _api_operation.reset(token)
+
+
+# -- helpers ------------------------------------------------------------------------------------
+def _helper_collection(name: str, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Optional[str]:
+    if name == "helpers.async_reindex":
+        source = args[1] if len(args) > 1 else kwargs.get("source_index")
+        return _path_value(source) if source is not None else None
+    index = kwargs.get("index")
+    return _path_value(index) if index is not None else None
+
+
+def _helper_op(name: str, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Operation:
+    op = Operation(SYSTEM, name, _helper_collection(name, args, kwargs))
+    op.attributes = {HELPER_DOCUMENTS: 0, HELPER_FAILED_DOCUMENTS: 0}
+    return op
+
+
+def _count_bulk_item(op: Operation, item: Any) -> None:
+    attributes = op.attributes
+    if attributes is None:
+        return
+    attributes[HELPER_DOCUMENTS] = int(attributes.get(HELPER_DOCUMENTS, 0)) + 1
+    if isinstance(item, tuple) and len(item) == 2 and not item[0]:
+        attributes[HELPER_FAILED_DOCUMENTS] = int(attributes.get(HELPER_FAILED_DOCUMENTS, 0)) + 1
+        result = next(iter(item[1].values()), None) if isinstance(item[1], dict) else None
+        error = result.get("error") if isinstance(result, dict) else None
+        op.fail(str(error.get("type", "_OTHER")) if isinstance(error, dict) else "_OTHER")
+
+
+def _count_document(op: Operation, item: Any) -> None:
+    if op.attributes is not None:
+        op.attributes[HELPER_DOCUMENTS] = int(op.attributes.get(HELPER_DOCUMENTS, 0)) + 1
+
+
+def _helper_result(op: Operation, result: Any) -> None:
+    return None
+
+
+def _helper_error(op: Operation, exc: BaseException) -> None:
+    errors = getattr(exc, "errors", None)
+    if isinstance(errors, list) and op.attributes is not None:
+        failed = max(int(op.attributes.get(HELPER_FAILED_DOCUMENTS, 0)), len(errors))
+        op.attributes[HELPER_FAILED_DOCUMENTS] = failed
+    op.error_type = None
+    op.fail(exception_type(exc))
+
+
+class _CountInto:
+    """A nested helper's iteration, counted into the outer helper's operation, not traced."""
+
+    __slots__ = ("_counter", "_inner", "_op")
+
+    def __init__(
+        self, inner: Any, op: Operation, counter: Callable[[Operation, Any], None]
+    ) -> None:
+        self._inner = inner
+        self._op = op
+        self._counter = counter
+
+    def __aiter__(self) -> _CountInto:
+        return self
+
+    async def __anext__(self) -> Any:
+        item = await self._inner.__anext__()
+        with guard:
+            self._counter(self._op, item)
+        return item
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def _coroutine_helper(name: str) -> Callable[..., Any]:
+    async def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        dispatcher = _state.dispatcher
+        if dispatcher is None or _helper_operation.get() is not None:
+            return await wrapped(*args, **kwargs)
+        op = None
+        with guard:
+            op = _helper_op(name, args, kwargs)
+        if op is None:
+            return await wrapped(*args, **kwargs)
+        token = _helper_operation.set(op)
+        try:
+            return await traced_call(
+                dispatcher, op, lambda: wrapped(*args, **kwargs), _helper_result, _helper_error
+            )
+        finally:
+            _helper_operation.reset(token)
+
+    return wrapper
+
+
+def _generator_helper(name: str, counter: Callable[[Operation, Any], None]) -> Callable[..., Any]:
+    def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> AsyncIterator[Any]:
+        generator = wrapped(*args, **kwargs)
+        dispatcher = _state.dispatcher
+        if dispatcher is None:
+            return generator  # type: ignore[no-any-return]
+        with guard:
+            outer = _helper_operation.get()
+            if outer is not None:
+                # Bulk inside async_bulk/async_reindex counts into it; a nested scan does not.
+                if counter is _count_bulk_item:
+                    return _CountInto(generator, outer, counter)
+                return generator  # type: ignore[no-any-return]
+            op = _helper_op(name, args, kwargs)
+            return TracedAsyncIterator(dispatcher, op, generator, counter, _helper_error)
+        return generator  # type: ignore[no-any-return]
+
+    return wrapper
+
+
+_async_bulk = _coroutine_helper("helpers.async_bulk")
+_async_reindex = _coroutine_helper("helpers.async_reindex")
+_async_streaming_bulk = _generator_helper("helpers.async_streaming_bulk", _count_bulk_item)
+_async_scan = _generator_helper("helpers.async_scan", _count_document)
+
+
+def _helper_rows(module: str) -> Tuple[Patch, ...]:
+    return (
+        Patch(module, "async_bulk", _async_bulk),
+        Patch(module, "async_streaming_bulk", _async_streaming_bulk),
+        Patch(module, "async_scan", _async_scan),
+        Patch(module, "async_reindex", _async_reindex),
+    )
+
+
+PATCHES: Tuple[Patch, ...] = (
+    Patch("elasticsearch._async.client._base", "BaseClient.perform_request", _perform_request),
+    Patch("elasticsearch._otel", "OpenTelemetry.span", _otel_span),
+    *_helper_rows("elasticsearch._async.helpers"),
+    *_helper_rows("elasticsearch.helpers"),
+)

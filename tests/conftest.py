@@ -1,0 +1,33 @@
+"""Shared test helpers. The fixtures themselves come from ``instrumentation.testing.pytest_plugin``."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List
+
+import pytest
+
+
+def finished(exporter: Any) -> List[Any]:
+    return list(exporter.get_finished_spans())
+
+
+def by_name(exporter: Any) -> Dict[str, Any]:
+    return {span.name: span for span in exporter.get_finished_spans()}
+
+
+def duration_points(reader: Any) -> List[Any]:
+    data = reader.get_metrics_data()
+    points: List[Any] = []
+    if data is None:
+        return points
+    for resource in data.resource_metrics:
+        for scope in resource.scope_metrics:
+            for metric in scope.metrics:
+                if metric.name == "db.client.operation.duration":
+                    points.extend(metric.data.data_points)
+    return points
+
+
+@pytest.fixture(params=["aiohttp", "httpxasync"])
+def node_class(request: Any) -> str:
+    return str(request.param)
