@@ -28,6 +28,14 @@ def duration_points(reader: Any) -> List[Any]:
     return points
 
 
+@pytest.fixture(autouse=True)
+def _fresh_internal_failure_log() -> None:
+    """Internal failures are logged once per cause per process; each test starts afresh."""
+    from instrumentation import _guard
+
+    _guard._seen.clear()
+
+
 @pytest.fixture(params=["aiohttp", "httpxasync"])
 def node_class(request: Any) -> str:
     return str(request.param)

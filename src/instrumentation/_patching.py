@@ -98,9 +98,12 @@ class Patcher:
         own = getattr(owner, "__dict__", {})
         original = own.get(attribute, _MISSING)
         target = original if original is not _MISSING else getattr(owner, attribute)
-        if isinstance(target, wrapt.ObjectProxy) and getattr(
-            target, "_self_instrumentation", False
-        ):
+        if getattr(target, "_self_instrumentation", False) is True:
+            # Already our wrapper: a re-export (``from ._async.helpers import async_bulk``) imported
+            # after the defining module was patched. Wrap once; on removal put the function back.
+            self._applied[(patch.module, patch.path)] = _Applied(
+                owner, attribute, target.__wrapped__, target
+            )
             return
         wrapped = wrapt.FunctionWrapper(target, patch.wrapper)
         wrapped._self_instrumentation = True  # type: ignore[attr-defined]

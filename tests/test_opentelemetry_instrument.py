@@ -1,0 +1,82 @@
+"""The real ``opentelemetry-instrument`` finds our instrumentors through their entry points."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Dict, List
+
+APPS = Path(__file__).parent / "apps"
+OTEL_INSTRUMENT = Path(sys.executable).parent / "opentelemetry-instrument"
+
+
+def run_instrumented(app: str, env: Dict[str, str]) -> List[Dict[str, Any]]:
+    """Run ``app`` under opentelemetry-instrument with the console exporter; return its spans."""
+    full_env = {
+        **os.environ,
+        "OTEL_TRACES_EXPORTER": "console",
+        "OTEL_METRICS_EXPORTER": "none",
+        "OTEL_LOGS_EXPORTER": "none",
+        "OTEL_SERVICE_NAME": "test-app",
+        **env,
+    }
+    done = subprocess.run(
+        [str(OTEL_INSTRUMENT), sys.executable, str(APPS / app)],
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    spans: List[Dict[str, Any]] = []
+    decoder = json.JSONDecoder()
+    text = done.stdout
+    position = text.find("{")
+    while position != -1:
+        span, end = decoder.raw_decode(text, position)
+        spans.append(span)
+        position = text.find("{", end)
+    return spans
+
+
+def test_opentelemetry_instrument_traces_async_elasticsearch(elasticsearch_server: Any) -> None:
+    spans = run_instrumented("es_app.py", {"ELASTICSEARCH_URL": elasticsearch_server.url})
+    names = [s["name"] for s in spans]
+    assert names[:2] == ["indices.create movies", "search movies"]
+    # The helper re-exported by elasticsearch.helpers is wrapped once: one parent span, not two.
+    assert names.count("helpers.async_scan movies") == 1
+    span = spans[1]
+    assert span["name"] == "search movies"
+    assert span["kind"] == "SpanKind.CLIENT"
+    assert span["attributes"]["db.system.name"] == "elasticsearch"
+    assert span["attributes"]["db.query.text"] == '{"query":{"match":{"title":"?"}}}'
+    assert "secret-title" not in json.dumps(spans)
+
+
+def test_disabled_instrumentation_leaves_elasticsearch_py_own_span(
+    elasticsearch_server: Any,
+) -> None:
+    spans = run_instrumented(
+        "es_app.py",
+        {
+            "ELASTICSEARCH_URL": elasticsearch_server.url,
+            "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "elasticsearch_async",
+        },
+    )
+    assert {s["kind"] for s in spans} == {"SpanKind.INTERNAL"}
+    assert [s["name"] for s in spans][:2] == ["indices.create", "search"]
+
+
+def test_capture_query_environment_variable(elasticsearch_server: Any) -> None:
+    spans = run_instrumented(
+        "es_app.py",
+        {
+            "ELASTICSEARCH_URL": elasticsearch_server.url,
+            "OTEL_PYTHON_INSTRUMENTATION_SEARCH_CAPTURE_QUERY": "omit",
+        },
+    )
+    assert spans[1]["name"] == "search movies"
+    assert "db.query.text" not in spans[1]["attributes"]
