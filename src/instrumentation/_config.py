@@ -115,6 +115,7 @@ class Settings(NamedTuple):
     capture_query: str
     query_max_length: int
     record_returned_rows: bool
+    apm_transactions: bool
     semconv_dup: bool
     tracer_provider: Any
     meter_provider: Any
@@ -184,6 +185,7 @@ def build_settings(
     capture_query: Any = None,
     query_max_length: Any = None,
     record_returned_rows: Any = None,
+    apm_transactions: Any = None,
     tracer_provider: Any = None,
     meter_provider: Any = None,
     request_hook: Any = None,
@@ -225,11 +227,15 @@ def build_settings(
     if record_returned_rows is None:
         record_returned_rows = _from_env(env, "RECORD_RETURNED_ROWS") or False
 
+    if apm_transactions is None:
+        apm_transactions = _from_env(env, "APM_TRANSACTIONS") or False
+
     return Settings(
         backends=chosen,
         capture_query=capture_query.lower(),
         query_max_length=max_length,
         record_returned_rows=_bool(record_returned_rows, "record_returned_rows"),
+        apm_transactions=_bool(apm_transactions, "apm_transactions"),
         semconv_dup=semconv_dup_from_env(env),
         tracer_provider=tracer_provider,
         meter_provider=meter_provider,

@@ -25,6 +25,7 @@ class Operation:
         "failed_count",
         "failed_count_key",
         "http_method",
+        "leaf",
         "name",
         "namespace",
         "parameters",
@@ -72,6 +73,9 @@ class Operation:
         self.rows_affected: Optional[int] = None
         #: Client-specific attributes (``elasticsearch.node.name``, ``weaviate.tenant``, ...).
         self.attributes: Optional[Dict[str, AttributeValue]] = None
+        #: False for operations that contain other traced operations (helper calls such as
+        #: ``async_bulk``): a backend must not silence what happens inside them.
+        self.leaf = True
 
     @property
     def summary(self) -> str:

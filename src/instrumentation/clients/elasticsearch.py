@@ -301,6 +301,7 @@ def _helper_collection(name: str, args: Tuple[Any, ...], kwargs: Dict[str, Any])
 
 def _helper_op(name: str, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Operation:
     op = Operation(SYSTEM, name, _helper_collection(name, args, kwargs))
+    op.leaf = False
     op.attributes = {HELPER_DOCUMENTS: 0, HELPER_FAILED_DOCUMENTS: 0}
     return op
 
