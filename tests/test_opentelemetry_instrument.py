@@ -80,3 +80,21 @@ def test_capture_query_environment_variable(elasticsearch_server: Any) -> None:
     )
     assert spans[1]["name"] == "search movies"
     assert "db.query.text" not in spans[1]["attributes"]
+
+
+def test_opentelemetry_instrument_traces_weaviate_async(weaviate_server: Any) -> None:
+    spans = run_instrumented(
+        "weaviate_app.py",
+        {
+            "WEAVIATE_HTTP_PORT": str(weaviate_server.http_port),
+            "WEAVIATE_GRPC_PORT": str(weaviate_server.grpc_port),
+        },
+    )
+    assert [(s["name"], s["kind"]) for s in spans] == [
+        ("connect", "SpanKind.CLIENT"),
+        ("create_collection Movie", "SpanKind.CLIENT"),
+        ("insert_many Movie", "SpanKind.CLIENT"),
+        ("hybrid Movie", "SpanKind.CLIENT"),
+    ]
+    assert spans[2]["attributes"]["db.operation.batch.size"] == 2
+    assert "secret-query" not in json.dumps(spans)

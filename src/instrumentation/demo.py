@@ -12,7 +12,8 @@ import asyncio
 import contextlib
 import os
 import sys
-from typing import Any, Dict, Iterator, List, Optional, TextIO
+from typing import Any, Dict, Iterator, List, Optional, TextIO, Tuple
+from urllib.parse import urlsplit
 
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -44,6 +45,63 @@ def _elasticsearch_url() -> Iterator[str]:
 
     with InThread(ElasticsearchStandIn()) as server:
         yield server.url
+
+
+@contextlib.contextmanager
+def _weaviate_endpoint() -> Iterator[Tuple[str, int, int]]:
+    """(host, http port, grpc port): ``WEAVIATE_URL`` / ``WEAVIATE_GRPC_PORT``, else the stand-in."""
+    url = os.environ.get("WEAVIATE_URL")
+    if url:
+        parts = urlsplit(url)
+        yield (
+            parts.hostname or "localhost",
+            parts.port or 8080,
+            int(os.environ.get("WEAVIATE_GRPC_PORT", "50051")),
+        )
+        return
+    from instrumentation.testing._threaded import InThread
+    from instrumentation.testing.weaviate_server import WeaviateStandIn
+
+    with InThread(WeaviateStandIn()) as server:
+        yield server.host, server.http_port, server.grpc_port
+
+
+async def weaviate_workload(host: str, http_port: int, grpc_port: int) -> None:
+    """The seed-style flow of Weaviate's async docs: create, insert_many, hybrid, aggregate."""
+    import weaviate
+    import weaviate.classes as wvc
+
+    client = weaviate.use_async_with_custom(
+        http_host=host,
+        http_port=http_port,
+        http_secure=False,
+        grpc_host=host,
+        grpc_port=grpc_port,
+        grpc_secure=False,
+        skip_init_checks=True,
+    )
+    async with client:
+        if await client.collections.exists("DemoMovie"):
+            await client.collections.delete("DemoMovie")
+        movies = await client.collections.create(
+            "DemoMovie",
+            properties=[
+                wvc.config.Property(name="title", data_type=wvc.config.DataType.TEXT),
+                wvc.config.Property(name="year", data_type=wvc.config.DataType.INT),
+            ],
+        )
+        await movies.data.insert_many(
+            [
+                wvc.data.DataObject(properties={"title": t, "year": y}, vector=v)
+                for t, y, v in [
+                    ("Alien", 1979, [0.9, 0.1]),
+                    ("Heat", 1995, [0.2, 0.8]),
+                    ("Arrival", 2016, [0.8, 0.3]),
+                ]
+            ]
+        )
+        await movies.query.hybrid("alien", vector=[0.9, 0.1], limit=2)
+        await movies.aggregate.over_all(total_count=True)
 
 
 async def elasticsearch_workload(url: str) -> None:
@@ -113,9 +171,10 @@ def _otlp(provider: TracerProvider) -> bool:
     return True
 
 
-async def workload(tracer: Any, es_url: str) -> None:
+async def workload(tracer: Any, es_url: str, weaviate_endpoint: Tuple[str, int, int]) -> None:
     with tracer.start_as_current_span("GET /search (demo request)"):
         await elasticsearch_workload(es_url)
+        await weaviate_workload(*weaviate_endpoint)
 
 
 def main(out: TextIO = sys.stdout) -> int:
@@ -125,9 +184,11 @@ def main(out: TextIO = sys.stdout) -> int:
     exported = _otlp(provider)
     instrumentation.instrument(tracer_provider=provider, backends=["otel"])
     try:
-        with _elasticsearch_url() as es_url:
-            out.write(f"Elasticsearch: {es_url}\n\n")
-            asyncio.run(workload(provider.get_tracer("demo"), es_url))
+        with _elasticsearch_url() as es_url, _weaviate_endpoint() as weaviate_endpoint:
+            host, http_port, grpc_port = weaviate_endpoint
+            out.write(f"Elasticsearch: {es_url}\n")
+            out.write(f"Weaviate: http://{host}:{http_port} (gRPC {grpc_port})\n\n")
+            asyncio.run(workload(provider.get_tracer("demo"), es_url, weaviate_endpoint))
     finally:
         instrumentation.uninstrument()
         provider.shutdown()
@@ -139,7 +200,9 @@ def main(out: TextIO = sys.stdout) -> int:
         out.write(
             "To send this trace to a real backend: pip install opentelemetry-exporter-otlp, then\n"
             "  OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4317 make demo\n"
-            "Real servers instead of the stand-ins: ELASTICSEARCH_URL=http://localhost:9200 make demo\n"
+            "Real servers instead of the stand-ins:\n"
+            "  ELASTICSEARCH_URL=http://localhost:9200 WEAVIATE_URL=http://localhost:8080 \\\n"
+            "  WEAVIATE_GRPC_PORT=50051 make demo\n"
         )
     return 0
 

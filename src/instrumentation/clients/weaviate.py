@@ -1,9 +1,560 @@
-"""WeaviateAsyncClient (work in progress: no patch points yet)."""
+"""WeaviateAsyncClient: one span per logical operation, over REST and gRPC.
+
+Patch points, and why:
+
+* ``ConnectionAsync._send`` (REST over httpx) and its ``grpc_search``, ``grpc_batch_objects``,
+  ``grpc_batch_delete``, ``grpc_aggregate``, ``grpc_tenants_get`` and ``grpc_batch_stream``: every
+  request of the async client passes through one of these, above the client's own gRPC retries. They
+  are patched on the *async* connection class only (``_send`` is inherited from a base shared with
+  the sync client, so the wrapper goes into ``ConnectionAsync`` itself): the sync client is untouched.
+  The operation is read from the request: the gRPC message's fields, or the REST method and path.
+* A few public async methods that send several requests for one call (``connect``,
+  ``collections.delete`` / ``delete_all``, ``backup.create`` / ``restore``, tenant updates,
+  ``reference_add``): they become one span, and the requests inside add to it instead of starting
+  spans of their own.
+
+Query strings, ``near_text`` concepts and generative prompts are recorded (in ``db.query.text``)
+only with ``capture_query="raw"``; vectors and object properties never.
+"""
 
 from __future__ import annotations
 
-from typing import Tuple
+import json
+import re
+from contextvars import ContextVar
+from typing import Any, Callable, Dict, List, Optional, Pattern, Tuple
+from urllib.parse import urlsplit
 
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+
+from instrumentation import _attributes as A
+from instrumentation import _state
+from instrumentation._dispatch import TracedAsyncIterator, traced_call
+from instrumentation._guard import guard
+from instrumentation._operation import Operation, exception_type
 from instrumentation._patching import Patch
 
-PATCHES: Tuple[Patch, ...] = ()
+SYSTEM = "weaviate"
+BATCH_ERROR = "batch_object_error"
+
+#: The multi-request call in flight in this task: requests inside it add to it, not start spans.
+_group: ContextVar[Optional[Operation]] = ContextVar("weaviate_group", default=None)
+
+
+# -- REST ---------------------------------------------------------------------------------------
+_C = r"(?P<collection>[^/?]+)"
+_ROUTES: List[Tuple[str, Pattern[str], str]] = [
+    (method, re.compile(pattern), name)
+    for method, pattern, name in (
+        ("POST", r"^/schema$", "create_collection"),
+        ("GET", r"^/schema$", "list_collections"),
+        ("GET", rf"^/schema/{_C}$", "get_collection"),
+        ("HEAD", rf"^/schema/{_C}$", "collection_exists"),
+        ("PUT", rf"^/schema/{_C}$", "update_collection"),
+        ("DELETE", rf"^/schema/{_C}$", "delete_collection"),
+        ("POST", rf"^/schema/{_C}/properties$", "add_property"),
+        ("GET", rf"^/schema/{_C}/shards$", "get_shards"),
+        ("PUT", rf"^/schema/{_C}/shards/[^/]+$", "update_shards"),
+        ("GET", rf"^/schema/{_C}/tenants$", "get_tenants"),
+        ("POST", rf"^/schema/{_C}/tenants$", "create_tenants"),
+        ("PUT", rf"^/schema/{_C}/tenants$", "update_tenants"),
+        ("DELETE", rf"^/schema/{_C}/tenants$", "remove_tenants"),
+        ("GET", rf"^/schema/{_C}/tenants/[^/]+$", "get_tenant"),
+        ("HEAD", rf"^/schema/{_C}/tenants/[^/]+$", "tenant_exists"),
+        ("POST", r"^/objects$", "insert"),
+        ("GET", r"^/objects$", "list_objects"),
+        ("GET", rf"^/objects/{_C}/[^/]+$", "fetch_object_by_id"),
+        ("HEAD", rf"^/objects/{_C}/[^/]+$", "exists"),
+        ("PUT", rf"^/objects/{_C}/[^/]+$", "replace"),
+        ("PATCH", rf"^/objects/{_C}/[^/]+$", "update"),
+        ("DELETE", rf"^/objects/{_C}/[^/]+$", "delete_by_id"),
+        ("POST", rf"^/objects/{_C}/[^/]+/references/[^/]+$", "reference_add"),
+        ("PUT", rf"^/objects/{_C}/[^/]+/references/[^/]+$", "reference_replace"),
+        ("DELETE", rf"^/objects/{_C}/[^/]+/references/[^/]+$", "reference_delete"),
+        ("POST", r"^/batch/objects$", "insert_many"),
+        ("DELETE", r"^/batch/objects$", "delete_many"),
+        ("POST", r"^/batch/references$", "reference_add_many"),
+        ("POST", r"^/backups/[^/]+$", "backup.create"),
+        ("GET", r"^/backups/[^/]+$", "backup.list"),
+        ("GET", r"^/backups/[^/]+/[^/]+$", "backup.get_create_status"),
+        ("DELETE", r"^/backups/[^/]+/[^/]+$", "backup.cancel"),
+        ("POST", r"^/backups/[^/]+/[^/]+/restore$", "backup.restore"),
+        ("GET", r"^/backups/[^/]+/[^/]+/restore$", "backup.get_restore_status"),
+        ("POST", r"^/graphql$", "graphql"),
+        ("GET", r"^/meta$", "get_meta"),
+        ("GET", r"^/nodes(/[^/]+)?$", "get_nodes"),
+        ("GET", r"^/\.well-known/ready$", "is_ready"),
+        ("GET", r"^/\.well-known/live$", "is_live"),
+        ("GET", r"^/cluster/statistics$", "cluster_statistics"),
+    )
+]
+
+
+def _route(method: str, path: str) -> Tuple[str, Optional[str]]:
+    """(operation name, collection) for a REST call; unknown routes keep a low-cardinality name."""
+    for route_method, pattern, name in _ROUTES:
+        if route_method == method:
+            match = pattern.match(path)
+            if match is not None:
+                return name, match.groupdict().get("collection")
+    first = path.strip("/").split("/", 1)[0] or "/"
+    return f"{method} {first}", None
+
+
+def _rest_query(op: Operation, capture_query: str, max_length: int) -> None:
+    if capture_query != "raw" or not isinstance(op.body, dict):
+        return
+    query = op.body.get("query")
+    if isinstance(query, str):
+        op.query_text = query[:max_length]
+
+
+def read_rest(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Operation:
+    method = str(args[0] if args else kwargs.get("method", "GET")).upper()
+    url = str(kwargs.get("url", ""))
+    parts = urlsplit(url)
+    path = parts.path
+    version_path = getattr(instance, "_api_version_path", "/v1")
+    if path.startswith(version_path):
+        path = path[len(version_path) :]
+    body = kwargs.get("weaviate_object")
+    params = kwargs.get("params") or {}
+    name, collection = _route(method, path)
+    if collection is None and isinstance(body, dict) and isinstance(body.get("class"), str):
+        collection = body["class"]
+    op = Operation(SYSTEM, name, collection)
+    op.http_method = method
+    op.server_address = parts.hostname
+    op.server_port = parts.port or (443 if parts.scheme == "https" else 80)
+    op.url = _redact(url)
+    tenant = params.get("tenant") or (body.get("tenant") if isinstance(body, dict) else None)
+    if tenant:
+        op.set_attribute(A.WEAVIATE_TENANT, str(tenant))
+    consistency = params.get("consistency_level")
+    if consistency:
+        op.set_attribute(A.WEAVIATE_CONSISTENCY_LEVEL, str(consistency))
+    if isinstance(body, dict):
+        if name == "insert_many" and isinstance(body.get("objects"), list):
+            op.batch_size = len(body["objects"])
+        if name == "graphql":
+            op.body = body
+            op.details = _rest_query
+    return op
+
+
+def _redact(url: str) -> str:
+    if "@" not in url:
+        return url
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return parts._replace(netloc=netloc).geturl()
+
+
+def read_rest_response(op: Operation, response: Any) -> None:
+    status = getattr(response, "status_code", None)
+    if status is not None:
+        op.status_code = str(status)
+    if op.name == "insert_many" and status == 200:
+        try:
+            results = response.json()
+        except Exception:
+            return
+        failed = sum(
+            1
+            for item in results
+            if isinstance(item, dict) and ((item.get("result") or {}).get("errors"))
+        )
+        if failed:
+            _batch_failed(op, failed)
+
+
+# -- gRPC ---------------------------------------------------------------------------------------
+_SEARCH_KINDS = (
+    ("hybrid_search", "hybrid"),
+    ("bm25_search", "bm25"),
+    ("near_vector", "near_vector"),
+    ("near_object", "near_object"),
+    ("near_text", "near_text"),
+    ("near_image", "near_image"),
+    ("near_audio", "near_audio"),
+    ("near_video", "near_video"),
+    ("near_depth", "near_depth"),
+    ("near_thermal", "near_thermal"),
+    ("near_imu", "near_imu"),
+)
+
+
+def _has(message: Any, field: str) -> bool:
+    try:
+        return bool(message.HasField(field))
+    except ValueError:  # not a field of this protocol version
+        return False
+
+
+def _search_name(request: Any) -> str:
+    kind = "fetch_objects"
+    for field, name in _SEARCH_KINDS:
+        if _has(request, field):
+            kind = name
+            break
+    else:
+        if request.limit == 1 and _has(request, "filters") and _filters_by_id(request.filters):
+            kind = "fetch_object_by_id"
+    if _has(request, "generative"):
+        return f"generate.{kind}"
+    return kind
+
+
+def _filters_by_id(filters: Any) -> bool:
+    on = list(getattr(filters, "on", ()) or ())
+    if "_id" in on:
+        return True
+    target = getattr(filters, "target", None)
+    return getattr(target, "property", None) == "_id"
+
+
+def _consistency(value: int) -> Optional[str]:
+    if not value:
+        return None
+    try:
+        from weaviate.proto.v1 import base_pb2
+
+        name = str(base_pb2.ConsistencyLevel.Name(value))
+    except Exception:
+        return str(value)
+    return name.replace("CONSISTENCY_LEVEL_", "")
+
+
+def _scope(op: Operation, collection: str, tenant: str, consistency_level: int) -> None:
+    if collection:
+        op.collection = collection
+    if tenant:
+        op.set_attribute(A.WEAVIATE_TENANT, tenant)
+    level = _consistency(consistency_level)
+    if level:
+        op.set_attribute(A.WEAVIATE_CONSISTENCY_LEVEL, level)
+
+
+def _search_query(op: Operation, capture_query: str, max_length: int) -> None:
+    """Raw capture only: the query string, ``near_text`` concepts, generative prompt or task."""
+    if capture_query != "raw":
+        return
+    request = op.body
+    found: Dict[str, Any] = {}
+    if _has(request, "hybrid_search") and request.hybrid_search.query:
+        found["query"] = request.hybrid_search.query
+    if _has(request, "bm25_search") and request.bm25_search.query:
+        found["query"] = request.bm25_search.query
+    if _has(request, "near_text"):
+        found["concepts"] = list(request.near_text.query)
+    if _has(request, "generative"):
+        generative = request.generative
+        prompt = generative.single_response_prompt or (
+            generative.single.prompt if _has(generative, "single") else ""
+        )
+        task = generative.grouped_response_task or (
+            generative.grouped.task if _has(generative, "grouped") else ""
+        )
+        if prompt:
+            found["prompt"] = prompt
+        if task:
+            found["task"] = task
+    if found:
+        text = json.dumps(found, ensure_ascii=False, separators=(",", ":"))
+        op.query_text = text if len(text) <= max_length else text[: max_length - 1] + "…"
+
+
+def _grpc_op(instance: Any, name: str) -> Operation:
+    op = Operation(SYSTEM, name)
+    params = getattr(instance, "_connection_params", None)
+    grpc = getattr(params, "grpc", None)
+    if grpc is not None:
+        op.server_address = grpc.host
+        op.server_port = grpc.port
+    return op
+
+
+def read_search(instance: Any, request: Any) -> Operation:
+    op = _grpc_op(instance, _search_name(request))
+    _scope(op, request.collection, request.tenant, request.consistency_level)
+    op.body = request
+    op.details = _search_query
+    return op
+
+
+def read_batch_objects(instance: Any, request: Any) -> Operation:
+    op = _grpc_op(instance, "insert_many")
+    objects = request.objects
+    op.batch_size = len(objects)
+    if objects:
+        first = objects[0]
+        collection = (
+            first.collection if all(o.collection == first.collection for o in objects) else ""
+        )
+        _scope(op, collection, first.tenant, request.consistency_level)
+    return op
+
+
+def read_batch_delete(instance: Any, request: Any) -> Operation:
+    op = _grpc_op(instance, "delete_many")
+    _scope(op, request.collection, request.tenant, request.consistency_level)
+    return op
+
+
+def read_aggregate(instance: Any, request: Any) -> Operation:
+    op = _grpc_op(instance, "aggregate")
+    _scope(op, request.collection, request.tenant, 0)
+    return op
+
+
+def read_tenants_get(instance: Any, request: Any) -> Operation:
+    op = _grpc_op(instance, "get_tenants")
+    _scope(op, request.collection, "", 0)
+    return op
+
+
+def _batch_failed(op: Operation, failed: int) -> None:
+    op.failed_count = failed
+    op.failed_count_key = A.WEAVIATE_BATCH_FAILED_OBJECTS
+    op.fail(BATCH_ERROR)
+
+
+def read_grpc_response(op: Operation, response: Any) -> None:
+    op.status_code = "OK"
+    if op.name == "insert_many" and isinstance(response, dict) and response:
+        _batch_failed(op, len(response))  # {index: error message} of the failed objects
+        return
+    failed = getattr(response, "failed", None)
+    if op.name == "delete_many" and isinstance(failed, int):
+        op.rows_affected = int(getattr(response, "successful", 0))
+        if failed:
+            _batch_failed(op, failed)
+        return
+    results = getattr(response, "results", None)
+    if results is not None:
+        op.returned_rows = len(results)
+    tenants = getattr(response, "tenants", None)
+    if tenants is not None:
+        op.returned_rows = len(tenants)
+
+
+# -- errors -------------------------------------------------------------------------------------
+def _cause_chain(exc: BaseException) -> List[BaseException]:
+    chain: List[BaseException] = []
+    current: Optional[BaseException] = exc
+    while current is not None and len(chain) < 8 and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def read_error(op: Operation, exc: BaseException) -> None:
+    """The original cause: a gRPC status name, else an HTTP status, else the exception class."""
+    for cause in _cause_chain(exc):
+        code = getattr(cause, "code", None)
+        if callable(code):
+            try:
+                name = getattr(code(), "name", None)
+            except Exception:
+                name = None
+            if isinstance(name, str):
+                op.status_code = name
+                op.fail(name)
+                return
+        status = getattr(cause, "status_code", None)
+        if isinstance(status, int) and status >= 400:
+            op.status_code = str(status)
+            op.fail(str(status))
+            return
+    op.fail(exception_type(exc))
+
+
+def _add_to_group(group: Operation, op: Operation) -> None:
+    if group.server_address is None:
+        group.server_address = op.server_address
+        group.server_port = op.server_port
+    if group.collection is None and op.collection:
+        group.collection = op.collection
+    if op.status_code is not None:
+        group.status_code = op.status_code
+    if op.attributes and not group.attributes:
+        group.attributes = dict(op.attributes)
+
+
+# -- wrappers -----------------------------------------------------------------------------------
+async def _in_group(group: Operation, op: Optional[Operation], call: Any, on_response: Any) -> Any:
+    """A request inside a multi-request call: no span of its own; it adds to the call's."""
+    try:
+        response = await call()
+    except BaseException as exc:
+        with guard:
+            if op is not None:
+                read_error(op, exc)
+                _add_to_group(group, op)
+        raise
+    with guard:
+        if op is not None:
+            on_response(op, response)
+            _add_to_group(group, op)
+    return response
+
+
+def _send(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    """REST: ``_send`` builds the request now and returns an awaitable that sends it."""
+    awaitable = wrapped(*args, **kwargs)
+    dispatcher = _state.dispatcher
+    if dispatcher is None or not is_instrumentation_enabled():
+        return awaitable
+    op = None
+    with guard:
+        op = read_rest(instance, args, kwargs)
+    if op is None:
+        return awaitable
+    group = _group.get()
+    if group is not None:
+        return _in_group(group, op, lambda: awaitable, read_rest_response)
+    return traced_call(dispatcher, op, lambda: awaitable, read_rest_response, read_error)
+
+
+def _grpc(reader: Callable[[Any, Any], Operation]) -> Callable[..., Any]:
+    async def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        dispatcher = _state.dispatcher
+        if dispatcher is None or not is_instrumentation_enabled():
+            return await wrapped(*args, **kwargs)
+        op = None
+        with guard:
+            request = args[0] if args else kwargs.get("request")
+            op = reader(instance, request)
+        group = _group.get()
+        if group is not None:
+            return await _in_group(group, op, lambda: wrapped(*args, **kwargs), read_grpc_response)
+        if op is None:
+            return await wrapped(*args, **kwargs)
+        return await traced_call(
+            dispatcher, op, lambda: wrapped(*args, **kwargs), read_grpc_response, read_error
+        )
+
+    return wrapper
+
+
+def _count_stream_reply(op: Operation, reply: Any) -> None:
+    return None
+
+
+def _grpc_batch_stream(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    """``batch.stream()``: one span for the life of the bidirectional stream."""
+    stream = wrapped(*args, **kwargs)
+    dispatcher = _state.dispatcher
+    if dispatcher is None or _group.get() is not None or not is_instrumentation_enabled():
+        return stream
+    with guard:
+        op = _grpc_op(instance, "batch.stream")
+        op.status_code = "OK"
+        return TracedAsyncIterator(dispatcher, op, stream, _count_stream_reply, read_error)
+    return stream
+
+
+def _self_name(instance: Any) -> Optional[str]:
+    name = getattr(instance, "_name", None) or getattr(instance, "name", None)
+    return name if isinstance(name, str) else None
+
+
+def _collections_argument(instance: Any, args: Any, kwargs: Any) -> Optional[str]:
+    name = args[0] if args else kwargs.get("name")
+    if isinstance(name, str):
+        return name[:1].upper() + name[1:]
+    if isinstance(name, (list, tuple)):
+        return ",".join(str(n)[:1].upper() + str(n)[1:] for n in name)
+    return None
+
+
+def _no_collection(instance: Any, args: Any, kwargs: Any) -> Optional[str]:
+    return None
+
+
+def _instance_collection(instance: Any, args: Any, kwargs: Any) -> Optional[str]:
+    return _self_name(instance)
+
+
+def _forced(args: Any, kwargs: Any) -> bool:
+    return bool(args[0] if args else kwargs.get("force", False))
+
+
+def _group_response(op: Operation, response: Any) -> None:
+    if op.status_code is None:
+        op.status_code = "OK"
+
+
+def _grouped(name: str, collection: Callable[[Any, Any, Any], Optional[str]]) -> Callable[..., Any]:
+    async def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        dispatcher = _state.dispatcher
+        if dispatcher is None or _group.get() is not None or not is_instrumentation_enabled():
+            return await wrapped(*args, **kwargs)
+        if (
+            name == "connect"
+            and getattr(instance, "_connected", False)
+            and not _forced(args, kwargs)
+        ):
+            return await wrapped(*args, **kwargs)  # already connected: sends nothing, no span
+        op = None
+        with guard:
+            op = Operation(SYSTEM, name, collection(instance, args, kwargs))
+        if op is None:
+            return await wrapped(*args, **kwargs)
+        token = _group.set(op)
+        try:
+            return await traced_call(
+                dispatcher, op, lambda: wrapped(*args, **kwargs), _group_response, read_error
+            )
+        finally:
+            _group.reset(token)
+
+    return wrapper
+
+
+_CONNECTION = "weaviate.connect.v4"
+PATCHES: Tuple[Patch, ...] = (
+    Patch(_CONNECTION, "ConnectionAsync._send", _send),
+    Patch(_CONNECTION, "ConnectionAsync.grpc_search", _grpc(read_search)),
+    Patch(_CONNECTION, "ConnectionAsync.grpc_batch_objects", _grpc(read_batch_objects)),
+    Patch(_CONNECTION, "ConnectionAsync.grpc_batch_delete", _grpc(read_batch_delete)),
+    Patch(_CONNECTION, "ConnectionAsync.grpc_aggregate", _grpc(read_aggregate)),
+    Patch(_CONNECTION, "ConnectionAsync.grpc_tenants_get", _grpc(read_tenants_get)),
+    Patch(_CONNECTION, "ConnectionAsync.grpc_batch_stream", _grpc_batch_stream),
+    Patch(_CONNECTION, "ConnectionAsync.connect", _grouped("connect", _no_collection)),
+    Patch(
+        "weaviate.collections.collections.async_",
+        "_CollectionsAsync.delete",
+        _grouped("delete_collection", _collections_argument),
+    ),
+    Patch(
+        "weaviate.collections.collections.async_",
+        "_CollectionsAsync.exists",
+        _grouped("collection_exists", _collections_argument),
+    ),
+    Patch(
+        "weaviate.collections.collections.async_",
+        "_CollectionsAsync.delete_all",
+        _grouped("delete_all_collections", _no_collection),
+    ),
+    Patch(
+        "weaviate.backup.async_", "_BackupAsync.create", _grouped("backup.create", _no_collection)
+    ),
+    Patch(
+        "weaviate.backup.async_", "_BackupAsync.restore", _grouped("backup.restore", _no_collection)
+    ),
+    *(
+        Patch(
+            "weaviate.collections.tenants.async_",
+            f"_TenantsAsync.{method}",
+            _grouped(f"{method}_tenants", _instance_collection),
+        )
+        for method in ("update", "activate", "deactivate", "offload")
+    ),
+    Patch(
+        "weaviate.collections.data.async_",
+        "_DataCollectionAsync.reference_add",
+        _grouped("reference_add", _instance_collection),
+    ),
+)

@@ -1,0 +1,405 @@
+"""WeaviateAsyncClient traced: the real client over REST and gRPC against the loopback stand-in."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any, AsyncIterator, List
+
+import grpc
+import pytest
+import weaviate
+import weaviate.classes as wvc
+from opentelemetry.trace import SpanKind, StatusCode
+from tests.conftest import duration_points, finished
+from weaviate.backup import executor as backup_executor
+from weaviate.backup.backup import BackupStorage
+from weaviate.classes.tenants import Tenant, TenantActivityStatus
+from weaviate.collections.classes.config import ConsistencyLevel
+from weaviate.exceptions import (
+    UnexpectedStatusCodeError,
+    WeaviateBatchError,
+    WeaviateQueryError,
+)
+
+import instrumentation
+from instrumentation.testing.weaviate_server import connect_async_client
+
+PROPS = [
+    wvc.config.Property(name="title", data_type=wvc.config.DataType.TEXT),
+    wvc.config.Property(name="year", data_type=wvc.config.DataType.INT),
+]
+
+
+class _FastAsyncio:
+    """The client's gRPC retry backoff and backup polling sleeps, skipped (not slept)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(asyncio, name)
+
+    async def sleep(self, delay: float, result: Any = None) -> Any:
+        await asyncio.sleep(0)
+        return result
+
+
+@pytest.fixture
+def fast_client_sleeps(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(weaviate.retry, "asyncio", _FastAsyncio())
+    monkeypatch.setattr(backup_executor, "asyncio", _FastAsyncio())
+
+
+@pytest.fixture
+async def client(weaviate_server: Any) -> AsyncIterator[weaviate.WeaviateAsyncClient]:
+    c = await connect_async_client(weaviate_server)
+    try:
+        yield c
+    finally:
+        await c.close()
+
+
+@pytest.fixture
+async def movies(client: weaviate.WeaviateAsyncClient) -> Any:
+    collection = await client.collections.create("Movie", properties=PROPS)
+    await collection.data.insert_many(
+        [
+            wvc.data.DataObject(properties={"title": "Alien", "year": 1979}, vector=[1.0, 0.0]),
+            wvc.data.DataObject(properties={"title": "Heat", "year": 1995}, vector=[0.0, 1.0]),
+        ]
+    )
+    return collection
+
+
+def one(exporter: Any) -> Any:
+    spans = finished(exporter)
+    assert len(spans) == 1, [s.name for s in spans]
+    return spans[0]
+
+
+def names(exporter: Any) -> List[str]:
+    return [s.name for s in finished(exporter)]
+
+
+async def test_connect_is_one_span_and_close_none(
+    weaviate_server: Any, instrumented: Any, span_exporter: Any
+) -> None:
+    instrumented()
+    client = await connect_async_client(weaviate_server)
+    async with client:  # already connected: no second span
+        pass
+    span = one(span_exporter)
+    assert span.name == "connect"
+    assert span.kind is SpanKind.CLIENT
+    assert span.attributes["db.system.name"] == "weaviate"
+    assert span.attributes["server.address"] == "127.0.0.1"
+    assert span.attributes["server.port"] == weaviate_server.http_port
+
+
+@pytest.mark.parametrize(
+    ("call", "name"),
+    [
+        (lambda m: m.query.fetch_objects(limit=5), "fetch_objects Movie"),
+        (lambda m: m.query.near_vector([1.0, 0.0], limit=1), "near_vector Movie"),
+        (lambda m: m.query.near_text("alien"), "near_text Movie"),
+        (lambda m: m.query.bm25("alien"), "bm25 Movie"),
+        (lambda m: m.query.hybrid("alien", limit=2), "hybrid Movie"),
+        (
+            lambda m: m.generate.hybrid("alien", single_prompt="Sum up {title}"),
+            "generate.hybrid Movie",
+        ),
+        (
+            lambda m: m.generate.near_text("alien", grouped_task="Compare"),
+            "generate.near_text Movie",
+        ),
+        (lambda m: m.aggregate.over_all(total_count=True), "aggregate Movie"),
+        (lambda m: m.data.insert({"title": "Up", "year": 2009}), "insert Movie"),
+        (lambda m: m.data.insert_many([{"title": "A"}, {"title": "B"}]), "insert_many Movie"),
+        (
+            lambda m: m.data.delete_many(wvc.query.Filter.by_property("title").equal("Heat")),
+            "delete_many Movie",
+        ),
+    ],
+)
+async def test_grpc_and_rest_operations_are_one_span_each(
+    movies: Any, instrumented: Any, span_exporter: Any, weaviate_server: Any, call: Any, name: str
+) -> None:
+    instrumented()
+    await call(movies)
+    span = one(span_exporter)
+    assert span.name == name
+    assert span.kind is SpanKind.CLIENT
+    assert span.status.status_code is StatusCode.UNSET
+    attrs = span.attributes
+    assert attrs["db.system.name"] == "weaviate"
+    assert attrs["db.operation.name"] == name.split()[0]
+    assert attrs["db.collection.name"] == "Movie"
+    assert attrs["db.query.summary"] == name
+    assert attrs["server.address"] == "127.0.0.1"
+    rest = "http.request.method" in attrs
+    port = weaviate_server.http_port if rest else weaviate_server.grpc_port
+    assert attrs["server.port"] == port
+    assert attrs["db.response.status_code"] == ("200" if rest else "OK")
+    assert "db.query.text" not in attrs  # query strings only with capture_query="raw"
+
+
+async def test_fetch_object_by_id_and_exists(
+    movies: Any, instrumented: Any, span_exporter: Any
+) -> None:
+    uid = await movies.data.insert({"title": "Up"})
+    instrumented()
+    assert await movies.query.fetch_object_by_id(uid) is not None
+    assert await movies.data.exists("00000000-0000-0000-0000-000000000000") is False
+    fetch, exists = finished(span_exporter)
+    assert fetch.name == "fetch_object_by_id Movie"
+    assert exists.name == "exists Movie"
+    # A HEAD 404 from exists() is an answer, not an error.
+    assert exists.status.status_code is StatusCode.UNSET
+    assert exists.attributes["db.response.status_code"] == "404"
+
+
+async def test_insert_many_batch_size_and_per_object_errors(
+    movies: Any, instrumented: Any, span_exporter: Any, weaviate_server: Any
+) -> None:
+    instrumented()
+    weaviate_server.faults.batch_errors({1, 2}, "bad object")
+    result = await movies.data.insert_many([{"title": str(i)} for i in range(4)])
+    assert result.has_errors
+    span = one(span_exporter)
+    assert span.attributes["db.operation.batch.size"] == 4
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["weaviate.batch.failed_objects"] == 2
+    assert span.attributes["error.type"] == "batch_object_error"
+
+
+async def test_collection_lifecycle_and_multi_request_calls_are_one_span(
+    client: weaviate.WeaviateAsyncClient, instrumented: Any, span_exporter: Any
+) -> None:
+    instrumented()
+    for name in ("A", "B", "C"):
+        await client.collections.create(name)
+    assert await client.collections.exists("A")
+    await client.collections.delete(["A", "B"])
+    await client.collections.delete_all()
+    assert names(span_exporter) == [
+        "create_collection A",
+        "create_collection B",
+        "create_collection C",
+        "collection_exists A",
+        "delete_collection A,B",
+        "delete_all_collections",
+    ]
+
+
+async def test_tenants_and_consistency_level_copies(
+    client: weaviate.WeaviateAsyncClient, instrumented: Any, span_exporter: Any
+) -> None:
+    docs = await client.collections.create(
+        "Docs",
+        multi_tenancy_config=wvc.config.Configure.multi_tenancy(enabled=True),
+        properties=[wvc.config.Property(name="body", data_type=wvc.config.DataType.TEXT)],
+    )
+    await docs.tenants.create(["alpha", "beta"])
+    instrumented()
+    await docs.tenants.get()
+    await docs.tenants.update(Tenant(name="beta", activity_status=TenantActivityStatus.INACTIVE))
+    alpha = docs.with_tenant("alpha").with_consistency_level(ConsistencyLevel.QUORUM)
+    await alpha.data.insert({"body": "x"})
+    await alpha.query.fetch_objects()
+    get_tenants, update, insert, fetch = finished(span_exporter)
+    assert get_tenants.name == "get_tenants Docs"
+    assert update.name == "update_tenants Docs"
+    for span in (insert, fetch):
+        assert span.attributes["weaviate.tenant"] == "alpha"
+        assert span.attributes["weaviate.consistency.level"] == "QUORUM"
+
+
+async def test_backup_with_wait_for_completion_is_one_span(
+    movies: Any,
+    client: weaviate.WeaviateAsyncClient,
+    instrumented: Any,
+    span_exporter: Any,
+    weaviate_server: Any,
+    fast_client_sleeps: None,
+) -> None:
+    instrumented()
+    await client.backup.create(
+        "nightly", BackupStorage.FILESYSTEM, include_collections=["Movie"], wait_for_completion=True
+    )
+    assert [p for p in weaviate_server.rest_paths() if "backups" in p].count(
+        "GET /v1/backups/filesystem/nightly"
+    ) == 2  # several requests ...
+    span = one(span_exporter)  # ... one span
+    assert span.name == "backup.create"
+
+
+async def test_reference_add_is_one_span(
+    client: weaviate.WeaviateAsyncClient, instrumented: Any, span_exporter: Any
+) -> None:
+    authors = await client.collections.create("Author")
+    books = await client.collections.create(
+        "Book", references=[wvc.config.ReferenceProperty(name="by", target_collection="Author")]
+    )
+    author = await authors.data.insert({})
+    book = await books.data.insert({})
+    instrumented()
+    await books.data.reference_add(from_uuid=book, from_property="by", to=author)
+    assert one(span_exporter).name == "reference_add Book"
+
+
+@pytest.mark.parametrize(
+    "code", [grpc.StatusCode.NOT_FOUND, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.INTERNAL]
+)
+async def test_grpc_error_maps_to_the_original_status_name(
+    movies: Any, instrumented: Any, span_exporter: Any, weaviate_server: Any, code: Any
+) -> None:
+    instrumented()
+    weaviate_server.faults.grpc("Search", code)
+    with pytest.raises(WeaviateQueryError):
+        await movies.query.fetch_objects()
+    span = one(span_exporter)
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["error.type"] == code.name
+    assert span.attributes["db.response.status_code"] == code.name
+
+
+async def test_grpc_batch_error_and_unavailable_retried_to_success(
+    movies: Any,
+    instrumented: Any,
+    span_exporter: Any,
+    weaviate_server: Any,
+    fast_client_sleeps: None,
+) -> None:
+    instrumented()
+    weaviate_server.faults.grpc("BatchObjects", grpc.StatusCode.RESOURCE_EXHAUSTED)
+    with pytest.raises(WeaviateBatchError):
+        await movies.data.insert_many([{"title": "x"}])
+    weaviate_server.faults.grpc("Search", grpc.StatusCode.UNAVAILABLE, times=2)
+    await movies.query.fetch_objects()
+    failed, retried = finished(span_exporter)
+    assert failed.attributes["error.type"] == "RESOURCE_EXHAUSTED"
+    assert retried.status.status_code is StatusCode.UNSET  # three attempts, one span
+    assert weaviate_server.grpc_methods().count("Search") == 3
+
+
+@pytest.mark.parametrize("status", [401, 422, 500])
+async def test_rest_error_maps_to_http_status(
+    client: weaviate.WeaviateAsyncClient,
+    instrumented: Any,
+    span_exporter: Any,
+    weaviate_server: Any,
+    status: int,
+) -> None:
+    instrumented()
+    weaviate_server.faults.http(r"^/v1/schema$", status, method="POST")
+    with pytest.raises(UnexpectedStatusCodeError):
+        await client.collections.create("Broken")
+    span = one(span_exporter)
+    assert span.name == "create_collection Broken"
+    assert span.attributes["error.type"] == str(status)
+    assert span.attributes["db.response.status_code"] == str(status)
+
+
+async def test_concurrent_queries_under_one_parent(
+    movies: Any, instrumented: Any, span_exporter: Any, tracer_provider: Any
+) -> None:
+    instrumented()
+    with tracer_provider.get_tracer("app").start_as_current_span("request") as parent:
+        await asyncio.gather(*(movies.query.fetch_objects(limit=1) for _ in range(10)))
+    spans = [s for s in finished(span_exporter) if s.name == "fetch_objects Movie"]
+    assert len(spans) == 10
+    assert {s.parent.span_id for s in spans} == {parent.get_span_context().span_id}
+
+
+async def test_raw_capture_records_query_strings_but_never_vectors(
+    movies: Any, instrumented: Any, span_exporter: Any
+) -> None:
+    instrumented(capture_query="raw")
+    await movies.query.hybrid("alien queen", vector=[0.25, 0.75])
+    await movies.generate.near_text(["space", "horror"], single_prompt="Describe {title}")
+    hybrid, generate = finished(span_exporter)
+    assert json.loads(hybrid.attributes["db.query.text"]) == {"query": "alien queen"}
+    assert json.loads(generate.attributes["db.query.text"]) == {
+        "concepts": ["space", "horror"],
+        "prompt": "Describe {title}",
+    }
+    assert "0.25" not in hybrid.to_json()
+
+
+async def test_no_secrets_or_object_data_in_any_exported_span(
+    weaviate_server: Any, instrumented: Any, span_exporter: Any
+) -> None:
+    instrumented()
+    client = await connect_async_client(
+        weaviate_server, headers={"X-OpenAI-Api-Key": "sk-very-secret"}
+    )
+    async with client:
+        movies = await client.collections.create("Movie", properties=PROPS)
+        await movies.data.insert({"title": "Private Title", "year": 4242}, vector=[0.125, 0.5])
+        await movies.data.insert_many([{"title": "Another Secret"}])
+        await movies.query.hybrid("secret query text")
+        await movies.query.near_text(["secret concept"])
+        await movies.generate.fetch_objects(single_prompt="secret prompt")
+        await movies.query.near_vector([0.125, 0.5])
+    exported = "\n".join(span.to_json() for span in finished(span_exporter))
+    for secret in (
+        "sk-very-secret",
+        "Private Title",
+        "4242",
+        "0.125",
+        "Another Secret",
+        "secret query text",
+        "secret concept",
+        "secret prompt",
+    ):
+        assert secret not in exported
+
+
+async def test_returned_rows_is_opt_in(movies: Any, instrumented: Any, span_exporter: Any) -> None:
+    instrumented()
+    await movies.query.fetch_objects()
+    assert "db.response.returned_rows" not in one(span_exporter).attributes
+    span_exporter.clear()
+    instrumented(record_returned_rows=True)
+    await movies.query.fetch_objects()
+    assert one(span_exporter).attributes["db.response.returned_rows"] == 2
+
+
+async def test_duration_metric(movies: Any, instrumented: Any, metric_reader: Any) -> None:
+    instrumented()
+    await movies.query.fetch_objects()
+    [point] = duration_points(metric_reader)
+    assert point.attributes["db.system.name"] == "weaviate"
+    assert point.attributes["db.operation.name"] == "fetch_objects"
+    assert point.attributes["db.collection.name"] == "Movie"
+
+
+def test_sync_client_gives_no_spans(
+    weaviate_server: Any, instrumented: Any, span_exporter: Any
+) -> None:
+    instrumented()
+    with weaviate.connect_to_custom(
+        http_host=weaviate_server.host,
+        http_port=weaviate_server.http_port,
+        http_secure=False,
+        grpc_host=weaviate_server.host,
+        grpc_port=weaviate_server.grpc_port,
+        grpc_secure=False,
+        skip_init_checks=True,
+    ) as client:
+        movies = client.collections.create("Movie", properties=PROPS)
+        movies.data.insert({"title": "x"})
+        movies.query.fetch_objects()
+    assert finished(span_exporter) == []
+
+
+async def test_uninstrument_leaves_the_connection_class_as_it_was(
+    movies: Any, instrumented: Any, span_exporter: Any
+) -> None:
+    from weaviate.connect.v4 import ConnectionAsync
+
+    before = dict(ConnectionAsync.__dict__)
+    instrumented()
+    assert "_send" in ConnectionAsync.__dict__
+    instrumentation.uninstrument()
+    assert dict(ConnectionAsync.__dict__) == before
+    await movies.query.fetch_objects()
+    assert finished(span_exporter) == []
