@@ -1,0 +1,31 @@
+"""The reference pages are checked against the code, so they cannot drift."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from instrumentation import _attributes
+from instrumentation._config import OPTIONS
+from instrumentation.clients import elasticsearch as es_client
+
+DOCS = Path(__file__).parent.parent / "docs"
+
+
+def test_configuration_page_lists_every_option_and_environment_variable() -> None:
+    text = (DOCS / "configuration.md").read_text()
+    for option in OPTIONS:
+        assert f"`{option.name}`" in text
+        if option.env:
+            assert f"`{option.env}`" in text
+
+
+def test_attribute_page_lists_every_attribute_we_emit() -> None:
+    text = (DOCS / "attributes.md").read_text()
+    emitted = [
+        value
+        for name, value in vars(_attributes).items()
+        if name.isupper() and isinstance(value, str) and "." in value
+    ]
+    emitted += [es_client.HELPER_DOCUMENTS, es_client.HELPER_FAILED_DOCUMENTS]
+    for attribute in emitted:
+        assert f"`{attribute.rstrip('.')}" in text, attribute
