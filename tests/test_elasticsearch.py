@@ -434,3 +434,45 @@ async def test_credentials_never_reach_a_span(
     [span] = finished(span_exporter)
     text = repr(dict(span.attributes))
     assert "hunter2" not in text and "c2VjcmV0a2V5" not in text
+
+
+@pytest.mark.parametrize(
+    ("fault", "error_type"),
+    [
+        ({"malformed": True}, "SerializationError"),
+        ({"drop": True, "times": 5}, "ConnectionError"),
+    ],
+)
+async def test_malformed_and_dropped_responses_are_errors(
+    instrumented: Any,
+    elasticsearch_server: Any,
+    span_exporter: Any,
+    node_class: str,
+    fault: dict,
+    error_type: str,
+) -> None:
+    instrumented()
+    elasticsearch_server.faults.add(path="_search", **fault)
+    async with AsyncElasticsearch(
+        elasticsearch_server.url, node_class=node_class, max_retries=1
+    ) as es:
+        with pytest.raises(Exception) as raised:
+            await es.search()
+    assert type(raised.value).__name__ == error_type
+    [span] = finished(span_exporter)
+    assert span.attributes["error.type"] == error_type
+
+
+async def test_product_check_failure_is_an_error_span(
+    instrumented: Any, span_exporter: Any, node_class: str
+) -> None:
+    from elasticsearch import UnsupportedProductError
+
+    instrumented()
+    with InThread(ElasticsearchStandIn(product_header=False)) as server:
+        async with AsyncElasticsearch(server.url, node_class=node_class) as es:
+            with pytest.raises(UnsupportedProductError):
+                await es.info()
+    [span] = finished(span_exporter)
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["error.type"] == "UnsupportedProductError"

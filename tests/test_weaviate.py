@@ -329,7 +329,9 @@ async def test_no_secrets_or_object_data_in_any_exported_span(
 ) -> None:
     instrumented()
     client = await connect_async_client(
-        weaviate_server, headers={"X-OpenAI-Api-Key": "sk-very-secret"}
+        weaviate_server,
+        headers={"X-OpenAI-Api-Key": "sk-very-secret"},
+        auth_credentials=wvc.init.Auth.api_key("wv-api-key-secret"),
     )
     async with client:
         movies = await client.collections.create("Movie", properties=PROPS)
@@ -342,6 +344,7 @@ async def test_no_secrets_or_object_data_in_any_exported_span(
     exported = "\n".join(span.to_json() for span in finished(span_exporter))
     for secret in (
         "sk-very-secret",
+        "wv-api-key-secret",
         "Private Title",
         "4242",
         "0.125",
@@ -403,3 +406,15 @@ async def test_uninstrument_leaves_the_connection_class_as_it_was(
     assert dict(ConnectionAsync.__dict__) == before
     await movies.query.fetch_objects()
     assert finished(span_exporter) == []
+
+
+async def test_batch_stream_is_one_span_for_the_stream(
+    movies: Any, instrumented: Any, span_exporter: Any
+) -> None:
+    instrumented()
+    async with movies.batch.stream() as batch:
+        for i in range(3):
+            await batch.add_object({"title": f"t{i}"})
+    streams = [s for s in finished(span_exporter) if s.name == "batch.stream"]
+    assert len(streams) == 1
+    assert streams[0].attributes["server.port"] > 0
