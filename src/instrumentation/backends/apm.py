@@ -1,0 +1,274 @@
+"""Elastic APM backend: one span per operation in the agent's current, sampled transaction.
+
+Spans are created through the agent's own ``Transaction.begin_span`` (so ``span_count``, dropped
+spans, ``dropped_spans_stats`` and span compression stay the agent's bookkeeping), but without
+``auto_activate``: the dispatcher decides when a span is current (``enter``/``exit``), and ``exit``
+puts back exactly the span stack that was current before. A call's span is a *leaf*, so the
+agent's own Elasticsearch / HTTP spans under it are dropped uncounted: one span per call, never
+two. A helper operation (``op.leaf`` False, ``async_bulk``) is neither a leaf nor an exit span, so
+its API calls appear as its children and the dependency is counted once.
+
+With ``apm_transactions`` on, an operation outside any transaction starts its own (type ``db``),
+so calls from background workers and scripts are not lost.
+
+Importing this module without ``elasticapm`` installed raises ``ImportError``: the backend is then
+unavailable (``instrument(backends=["apm"])`` turns that into ``ValueError``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import elasticapm
+from elasticapm.context.contextvars import ContextVarsContext
+from elasticapm.traces import BaseSpan, DroppedSpan, execution_context
+
+from instrumentation._config import Settings
+from instrumentation._operation import AttributeValue, Operation
+
+SPAN_TYPE = "db"
+SPAN_ACTION = "query"
+#: ``transaction.type`` of the transactions started with ``apm_transactions``.
+TRANSACTION_TYPE = "db"
+BATCH_SIZE_LABEL = "db.operation.batch.size"
+SUCCESS = "success"  # span outcome, and the result of our own transactions
+FAILURE = "failure"
+#: Our own frames on top of a span's stack trace: not where the application made the call.
+_OWN_MODULES = ("instrumentation.", "wrapt.")
+
+# Direct access to the agent's execution context: ``get_transaction()`` raises and catches a
+# LookupError when no transaction was ever set in this context, and the span stack has no API to
+# restore a saved state. The no-transaction path below is one ContextVar lookup.
+if isinstance(execution_context, ContextVarsContext):
+    _TRANSACTION_VAR = ContextVarsContext.elasticapm_transaction_var
+    _SPANS_VAR = ContextVarsContext.elasticapm_spans_var
+    _current_transaction: Callable[[None], Any] = _TRANSACTION_VAR.get
+
+    def _spans() -> Tuple[Any, ...]:
+        spans: Tuple[Any, ...] = _SPANS_VAR.get()
+        return spans
+
+    def _set_spans(spans: Tuple[Any, ...]) -> None:
+        _SPANS_VAR.set(spans)
+
+else:  # gevent / eventlet: the agent keeps its context in a (monkey-patched) thread local
+    _LOCAL: Any = getattr(execution_context, "thread_local", None)
+    if _LOCAL is None:  # pragma: no cover - an agent version we do not know
+        raise ImportError("unsupported elasticapm execution context")
+
+    def _current_transaction(default: None) -> Any:
+        return getattr(_LOCAL, "transaction", default)
+
+    def _spans() -> Tuple[Any, ...]:
+        spans: Tuple[Any, ...] = getattr(_LOCAL, "spans", ())
+        return spans
+
+    def _set_spans(spans: Tuple[Any, ...]) -> None:
+        _LOCAL.spans = spans
+
+
+def _trim_frames(frames: List[Any]) -> List[Any]:
+    """Drop our wrapper and dispatcher frames from the top of a span's stack trace."""
+    skip = 0
+    for frame, _ in frames:
+        if not str(frame.f_globals.get("__name__", "")).startswith(_OWN_MODULES):
+            break
+        skip += 1
+    return frames[skip:] if skip else frames
+
+
+class _Handle:
+    __slots__ = ("own", "span", "transaction")
+
+    def __init__(self, span: Any, transaction: Any, own: bool) -> None:
+        #: ``Span``, ``DroppedSpan``, or ``None`` (an own transaction that is not sampled).
+        self.span = span
+        self.transaction = transaction
+        #: True when we started ``transaction`` (``apm_transactions``) and must end it.
+        self.own = own
+
+
+class ElasticApmBackend:
+    name = "apm"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._own_transactions = settings.apm_transactions
+
+    # -- start ---------------------------------------------------------------------------------
+    def start(self, op: Operation) -> Optional[_Handle]:
+        transaction = _current_transaction(None)
+        # An ended transaction (a task that outlived its request) counts as none.
+        if transaction is None or transaction.ended_time is not None:
+            if self._own_transactions:
+                return self._start_transaction(op)
+            return None
+        if not transaction.is_sampled or transaction.pause_sampling:
+            return None
+        return _Handle(self._begin(transaction, op), transaction, False)
+
+    def _begin(self, transaction: Any, op: Operation) -> Any:
+        leaf = op.leaf
+        span = transaction.begin_span(
+            op.summary,
+            SPAN_TYPE,
+            context={},
+            leaf=leaf,
+            span_subtype=op.system,
+            span_action=SPAN_ACTION,
+            sync=False,
+            auto_activate=False,
+        )
+        if isinstance(span, DroppedSpan):
+            # Dropped (transaction_max_spans, or under someone's leaf span). Still made current, as
+            # a leaf for a leaf operation, so the agent's own span for this call is not counted as a
+            # second drop.
+            if leaf:
+                span.leaf = True
+            return span
+        if span.frames:
+            span.frames = _trim_frames(span.frames)
+        settings = self.settings
+        op.resolve(settings.capture_query, settings.query_max_length)
+        return span
+
+    def _start_transaction(self, op: Operation) -> Optional[_Handle]:
+        client = elasticapm.get_client()
+        if client is None:
+            return None
+        transaction = client.begin_transaction(TRANSACTION_TYPE, auto_activate=False)
+        if transaction is None:  # the agent is not recording
+            return None
+        transaction.name = op.summary
+        span = None
+        if transaction.is_sampled:
+            saved = _spans()
+            _set_spans(())  # a span left over from an earlier transaction is no parent of ours
+            try:
+                span = self._begin(transaction, op)
+            finally:
+                _set_spans(saved)
+        return _Handle(span, transaction, True)
+
+    # -- current while the client's code runs -----------------------------------------------------
+    def enter(self, handle: _Handle) -> Tuple[Tuple[Any, ...], Any]:
+        spans = _spans()
+        if handle.own:
+            previous = _current_transaction(None)
+            execution_context.set_transaction(handle.transaction)
+            _set_spans(() if handle.span is None else (handle.span,))
+            return spans, previous
+        _set_spans((*spans, handle.span))
+        return spans, None
+
+    def exit(self, handle: _Handle, token: Tuple[Tuple[Any, ...], Any]) -> None:
+        spans, previous = token
+        _set_spans(spans)
+        if handle.own:
+            execution_context.set_transaction(previous)
+
+    # -- finish --------------------------------------------------------------------------------
+    def finish(
+        self, handle: _Handle, op: Operation, response: Any, exc: Optional[BaseException]
+    ) -> None:
+        try:
+            if handle.span is not None:
+                self._end_span(handle.span, handle.transaction, op, exc)
+        finally:
+            if handle.own:
+                self._end_transaction(handle.transaction, op)
+
+    def _end_span(
+        self, span: Any, transaction: Any, op: Operation, exc: Optional[BaseException]
+    ) -> None:
+        outcome = SUCCESS if op.error_type is None else FAILURE
+        if isinstance(span, DroppedSpan):
+            context = span.context
+            span.outcome = outcome
+            # BaseSpan.end, not DroppedSpan.end: that one pops the top of the span stack, which is
+            # not ours any more (exit already restored it).
+            BaseSpan.end(span)
+            if context is not None and op.leaf:
+                # Dropped for transaction_max_spans: counted per destination, as the agent does.
+                context.update(self._exit_context(op))
+                agent = getattr(transaction.tracer, "_agent", None)
+                if agent is None or agent.check_server_version(gte=(7, 16)):
+                    transaction.track_dropped_span(span)
+            return
+        if op.leaf:
+            span.context.update(self._exit_context(op))
+        labels = self._labels(op)
+        if labels:
+            span.label(**labels)
+        span.outcome = outcome
+        span.end()
+        if exc is not None and not hasattr(exc, "_elastic_apm_span_id"):
+            # As the agent's capture_span does: an error captured from this exception has this span
+            # as its parent. The innermost span wins (a helper does not overwrite its bulk call's).
+            try:
+                exc._elastic_apm_span_id = span.id  # type: ignore[attr-defined]
+            except AttributeError:  # an exception class with __slots__
+                pass
+
+    def _exit_context(self, op: Operation) -> Dict[str, Any]:
+        """An exit span's ``context``: what Kibana's service map and dependencies are built from."""
+        system = op.system
+        instance = op.namespace or None
+        db: Dict[str, Any] = {"type": system}
+        if instance:
+            db["instance"] = instance
+        text = op.query_text
+        if text and self.settings.capture_query != "omit":
+            db["statement"] = text
+        if op.rows_affected is not None:
+            db["rows_affected"] = op.rows_affected
+        destination: Dict[str, Any] = {
+            # name and type are deprecated but still required by the intake API
+            "service": {
+                "resource": f"{system}/{instance}" if instance else system,
+                "name": "",
+                "type": "",
+            }
+        }
+        if op.server_address:
+            destination["address"] = op.server_address
+        if op.server_port is not None:
+            destination["port"] = op.server_port
+        context: Dict[str, Any] = {
+            "db": db,
+            "destination": destination,
+            # name None, not absent: the agent would otherwise infer "host:port" from http.url.
+            "service": {"target": {"type": system, "name": instance}},
+        }
+        http: Dict[str, Any] = {}
+        if op.url:
+            http["url"] = op.url
+        status = op.status_code
+        if status and status.isascii() and status.isdigit():
+            http["status_code"] = int(status)
+        if http:
+            context["http"] = http
+        return context
+
+    @staticmethod
+    def _labels(op: Operation) -> Dict[str, AttributeValue]:
+        """Client-specific attributes (tenant, consistency level, node, helper counts) as labels."""
+        labels: Dict[str, AttributeValue] = dict(op.attributes) if op.attributes else {}
+        if op.failed_count is not None and op.failed_count_key is not None:
+            labels[op.failed_count_key] = op.failed_count
+        if op.batch_size is not None and op.batch_size >= 2:
+            labels[BATCH_SIZE_LABEL] = op.batch_size
+        return labels
+
+    @staticmethod
+    def _end_transaction(transaction: Any, op: Operation) -> None:
+        failed = op.error_type is not None
+        transaction.outcome = FAILURE if failed else SUCCESS
+        # The agent ends the *current* transaction: make ours current for that, then put back
+        # whatever was current (finish may run outside the call, e.g. for an abandoned generator).
+        previous = _current_transaction(None)
+        execution_context.set_transaction(transaction)
+        try:
+            transaction.tracer.end_transaction(FAILURE if failed else SUCCESS)
+        finally:
+            execution_context.set_transaction(previous)
