@@ -29,3 +29,12 @@ def test_attribute_page_lists_every_attribute_we_emit() -> None:
     emitted += [es_client.HELPER_DOCUMENTS, es_client.HELPER_FAILED_DOCUMENTS]
     for attribute in emitted:
         assert f"`{attribute.rstrip('.')}" in text, attribute
+
+
+def test_every_keyword_option_is_in_the_documented_list() -> None:
+    import inspect
+
+    from instrumentation._config import build_settings
+
+    keywords = set(inspect.signature(build_settings).parameters) - {"env", "unknown"}
+    assert keywords <= {option.name for option in OPTIONS}

@@ -45,7 +45,7 @@ OPTIONS: Tuple[Option, ...] = (
     Option(
         "backends",
         ENV_PREFIX + "BACKENDS",
-        "otel, plus apm when an elasticapm Client exists",
+        "otel, plus apm when elastic-apm is installed (it records inside agent transactions only)",
         "comma-separated list of: otel, apm",
         "Where operations are recorded: OpenTelemetry spans and metrics, Elastic APM spans.",
     ),
@@ -69,6 +69,14 @@ OPTIONS: Tuple[Option, ...] = (
         "false",
         "true, false",
         "Record db.response.returned_rows (opt-in in the semantic conventions).",
+    ),
+    Option(
+        "apm_transactions",
+        ENV_PREFIX + "APM_TRANSACTIONS",
+        "false",
+        "true, false",
+        "Elastic APM backend: a call outside any transaction starts its own transaction "
+        "(type db), so calls from background workers and scripts are not lost.",
     ),
     Option(
         "tracer_provider",
