@@ -253,9 +253,9 @@ def read_response(op: Operation, response: Any) -> None:
     hits = body.get("hits")
     if isinstance(hits, dict) and isinstance(hits.get("hits"), list):
         op.returned_rows = len(hits["hits"])
-    for key in ("deleted", "updated"):
-        if isinstance(body.get(key), int):
-            op.rows_affected = body[key]
+    affected = [body[key] for key in ("deleted", "updated") if isinstance(body.get(key), int)]
+    if affected:
+        op.rows_affected = sum(affected)
 
 
 def read_error(op: Operation, exc: BaseException) -> None:
