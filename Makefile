@@ -36,5 +36,9 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check src tests
 	$(VENV)/bin/mypy
 
+docs: $(VENV)/.installed
+	$(VENV)/bin/pip install -q -e '.[docs]'
+	$(VENV)/bin/mkdocs build --strict --site-dir site
+
 clean:
 	rm -rf $(VENV) $(VENV_ES8) .pytest_cache .mypy_cache .ruff_cache site
