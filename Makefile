@@ -32,8 +32,8 @@ test-es8: $(VENV_ES8)/.installed
 	$(VENV_ES8)/bin/pytest -q $(ES_TESTS)
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check src tests
-	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/ruff check src tests examples benchmarks
+	$(VENV)/bin/ruff format --check src tests examples benchmarks
 	$(VENV)/bin/mypy
 
 docs: $(VENV)/.installed
