@@ -696,3 +696,29 @@ async def test_agent_client_created_after_instrument_still_gets_our_spans(
         await es.count(index="movies")
     await apm_intake.flush(client)
     assert [s["name"] for s in apm_intake.spans] == ["count movies"]
+
+
+async def test_weaviate_grpc_error_is_outcome_failure(
+    make_client: ClientFactory, apm_intake: Any, weaviate_server: Any
+) -> None:
+    import grpc
+    from weaviate.exceptions import WeaviateQueryError
+
+    from instrumentation.testing.weaviate_server import connect_async_client
+
+    wv = await connect_async_client(weaviate_server)
+    try:
+        movies = await wv.collections.create("Movie")
+        client = make_client()
+        instrument(clients=["weaviate"])
+        weaviate_server.faults.grpc("Search", grpc.StatusCode.NOT_FOUND)
+        with transaction(client):
+            with pytest.raises(WeaviateQueryError):
+                await movies.query.fetch_objects()
+    finally:
+        await wv.close()
+    await apm_intake.flush(client)
+
+    span = only(apm_intake.spans)
+    assert span["name"] == "fetch_objects Movie"
+    assert span["outcome"] == "failure"
