@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List
+import sys
+from typing import Any, Dict, Iterator, List
 
 import pytest
 
@@ -34,6 +35,27 @@ def _fresh_internal_failure_log() -> None:
     from instrumentation import _guard
 
     _guard._seen.clear()
+
+
+@pytest.fixture(autouse=True)
+def _no_agent_instrumentation_left_behind() -> Iterator[None]:
+    """Undo ``elasticapm.instrument()`` and close the agent's client after every test.
+
+    The agent patches process-wide (``grpc.server`` among others, whose interceptor then needs a
+    live client): a test that leaves it on (the example app's ``ElasticAPM`` middleware calls it)
+    would break every stand-in gRPC server started by a later test.
+    """
+    yield
+    if "elasticapm" not in sys.modules:
+        return
+    import elasticapm
+
+    from instrumentation.testing.apm_server import close_apm_client
+
+    elasticapm.uninstrument()
+    client = elasticapm.get_client()
+    if client is not None:
+        close_apm_client(client)
 
 
 @pytest.fixture(params=["aiohttp", "httpxasync"])

@@ -115,12 +115,16 @@ async def traced_call(
     except BaseException as exc:
         with guard:
             dispatcher.exit(handles, tokens)
+        with guard:
             on_error(op, exc)
+        with guard:  # a reader that failed must not leave the records open
             dispatcher.finish(handles, op, None, exc)
         raise
     with guard:
         dispatcher.exit(handles, tokens)
+    with guard:
         on_response(op, response)
+    with guard:
         dispatcher.finish(handles, op, response, None)
     return response
 
@@ -179,13 +183,14 @@ class TracedAsyncIterator:
                 self._dispatcher.exit(self._handles, tokens)
 
     def _finish(self, exc: Optional[BaseException]) -> None:
-        with guard:
-            if self._done or self._handles is None:
-                self._done = True
-                return
+        if self._done or self._handles is None:
             self._done = True
-            if exc is not None:
+            return
+        self._done = True
+        if exc is not None:
+            with guard:
                 self._on_error(self._op, exc)
+        with guard:  # a reader that failed must not leave the records open
             self._dispatcher.finish(self._handles, self._op, None, exc)
 
     async def aclose(self) -> None:

@@ -4,7 +4,8 @@
 a list of literals collapses to a single ``"?"``, so a vector never shows up as 768 question marks.
 ``raw`` keeps literals but still drops vectors (lists of 16+ numbers, and values under vector keys).
 Both walk at most a bounded number of nodes, survive cycles, bytes, NDJSON and non-JSON types, and
-cut the output at ``max_length`` characters. Nothing here raises: the worst answer is ``"?"``.
+cut the output at ``max_length`` characters (``bound``, which every captured text goes through, also
+makes it valid Unicode). Nothing here raises: the worst answer is ``"?"``.
 """
 
 from __future__ import annotations
@@ -113,10 +114,22 @@ def _parse(text: str) -> Any:
         return None
 
 
-def _bound(text: str, max_length: int) -> str:
-    if len(text) <= max_length:
+def bound(text: str, max_length: int) -> str:
+    """``text`` cut to ``max_length`` characters, and encodable as UTF-8.
+
+    A lone surrogate (text decoded with ``surrogateescape``; elasticsearch-py sends it with
+    ``surrogatepass``) becomes ``"?"``: an OTLP exporter cannot serialise it and would drop the
+    whole batch of spans, not just this one.
+    """
+    if len(text) > max_length:
+        text = text[: max_length - 1] + ELLIPSIS
+    if text.isascii():  # O(1) in CPython: the common case costs nothing
         return text
-    return text[: max_length - 1] + ELLIPSIS
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+    return text
 
 
 def capture(body: Any, mode: str, max_length: int) -> Optional[str]:
@@ -130,10 +143,10 @@ def capture(body: Any, mode: str, max_length: int) -> Optional[str]:
         if isinstance(body, str):
             parsed = _parse(body)
             if parsed is None:
-                return _bound(body, max_length) if keep else PLACEHOLDER
+                return bound(body, max_length) if keep else PLACEHOLDER
             body = parsed
         shape = _Walk(keep, max_length).node(body, 0)
         text = json.dumps(shape, ensure_ascii=False, separators=(",", ":"), default=str)
-        return _bound(text, max_length)
+        return bound(text, max_length)
     except Exception:  # capture must never break a call; an unreadable body is just "?"
         return PLACEHOLDER

@@ -24,6 +24,13 @@ _CACHE_LIMIT = 2048
 Attributes = Dict[str, AttributeValue]
 
 
+def _batch_size(op: Operation) -> Optional[int]:
+    """``db.operation.batch.size``: only for batches of two or more, and only an int (a hook may
+    have written anything into the operation; a bad value is dropped, not fatal)."""
+    size = op.batch_size
+    return size if isinstance(size, int) and size >= 2 else None
+
+
 class _Handle:
     __slots__ = ("recording", "span", "start")
 
@@ -90,8 +97,9 @@ class OpenTelemetryBackend:
     def _on_start(self, span: trace.Span, op: Operation) -> None:
         settings = self.settings
         op.resolve(settings.capture_query, settings.query_max_length)
-        if op.batch_size is not None and op.batch_size >= 2:
-            span.set_attribute(A.DB_OPERATION_BATCH_SIZE, op.batch_size)
+        batch_size = _batch_size(op)
+        if batch_size is not None:
+            span.set_attribute(A.DB_OPERATION_BATCH_SIZE, batch_size)
         text = op.query_text
         if text and settings.capture_query != "omit":
             span.set_attribute(A.DB_QUERY_TEXT, text)
@@ -122,11 +130,17 @@ class OpenTelemetryBackend:
             if handle.recording:
                 self._on_finish(span, op, response)
         finally:
-            span.end()
-            self.duration.record(elapsed, self._metric_attributes(op))
+            try:
+                span.end()
+            finally:  # a span processor that raises in on_end must not cost the metric
+                self.duration.record(elapsed, self._metric_attributes(op))
 
     def _on_finish(self, span: trace.Span, op: Operation, response: Any) -> None:
         settings = self.settings
+        if op.error_type is not None:
+            # The outcome first: a bad value below (from a hook) must not turn an error into a success.
+            span.set_status(Status(StatusCode.ERROR, op.error_type))
+            span.set_attribute(A.ERROR_TYPE, op.error_type)
         attributes: Attributes = {}
         if op.server_address is not None:
             attributes[A.SERVER_ADDRESS] = op.server_address
@@ -142,19 +156,16 @@ class OpenTelemetryBackend:
             attributes[A.DB_NAMESPACE] = op.namespace
             if settings.semconv_dup:
                 attributes[A.OLD_DB_NAME] = op.namespace
-        if op.batch_size is not None and op.batch_size >= 2:
-            attributes[A.DB_OPERATION_BATCH_SIZE] = op.batch_size
+        batch_size = _batch_size(op)
+        if batch_size is not None:
+            attributes[A.DB_OPERATION_BATCH_SIZE] = batch_size
         if op.returned_rows is not None and settings.record_returned_rows:
             attributes[A.DB_RESPONSE_RETURNED_ROWS] = op.returned_rows
         if op.failed_count is not None and op.failed_count_key is not None:
             attributes[op.failed_count_key] = op.failed_count
         if op.attributes:
             attributes.update(op.attributes)
-        if op.error_type is not None:
-            attributes[A.ERROR_TYPE] = op.error_type
         span.set_attributes(attributes)
-        if op.error_type is not None:
-            span.set_status(Status(StatusCode.ERROR, op.error_type))
         if settings.response_hook is not None:
             try:
                 settings.response_hook(span, op, response)

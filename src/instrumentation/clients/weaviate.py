@@ -33,6 +33,7 @@ from instrumentation._dispatch import TracedAsyncIterator, traced_call
 from instrumentation._guard import guard
 from instrumentation._operation import Operation, exception_type
 from instrumentation._patching import Patch
+from instrumentation._query import bound
 
 SYSTEM = "weaviate"
 BATCH_ERROR = "batch_object_error"
@@ -106,7 +107,7 @@ def _rest_query(op: Operation, capture_query: str, max_length: int) -> None:
         return
     query = op.body.get("query")
     if isinstance(query, str):
-        op.query_text = query[:max_length]
+        op.query_text = bound(query, max_length)
 
 
 def read_rest(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Operation:
@@ -167,6 +168,19 @@ def read_rest_response(op: Operation, response: Any) -> None:
         )
         if failed:
             _batch_failed(op, failed)
+
+
+def read_unchecked_rest_response(op: Operation, response: Any) -> None:
+    """A response ``_send`` was given no expected status codes for: its caller judges it.
+
+    Weaviate raises inside ``_send`` for a status outside the expected codes, but without them the
+    caller raises after ``_send`` returned (``_decode_json_response_*``), for any status >= 400
+    except a 404 some lookups answer ``None`` for. The span follows the caller's judgement.
+    """
+    read_rest_response(op, response)
+    status = getattr(response, "status_code", None)
+    if isinstance(status, int) and status >= 400 and status != 404:
+        op.fail(str(status))
 
 
 # -- gRPC ---------------------------------------------------------------------------------------
@@ -262,7 +276,7 @@ def _search_query(op: Operation, capture_query: str, max_length: int) -> None:
             found["task"] = task
     if found:
         text = json.dumps(found, ensure_ascii=False, separators=(",", ":"))
-        op.query_text = text if len(text) <= max_length else text[: max_length - 1] + "…"
+        op.query_text = bound(text, max_length)
 
 
 def _grpc_op(instance: Any, name: str) -> Operation:
@@ -411,10 +425,13 @@ def _send(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         op = read_rest(instance, args, kwargs)
     if op is None:
         return awaitable
+    reader = read_rest_response
+    if kwargs.get("status_codes") is None:
+        reader = read_unchecked_rest_response
     group = _group.get()
     if group is not None:
-        return _in_group(group, op, lambda: awaitable, read_rest_response)
-    return traced_call(dispatcher, op, lambda: awaitable, read_rest_response, read_error)
+        return _in_group(group, op, lambda: awaitable, reader)
+    return traced_call(dispatcher, op, lambda: awaitable, reader, read_error)
 
 
 def _grpc(reader: Callable[[Any, Any], Operation]) -> Callable[..., Any]:
