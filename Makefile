@@ -6,7 +6,8 @@ VENV_ES8 := .venv-es8
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 ES_TESTS := tests/test_elasticsearch.py tests/test_elasticsearch_helpers.py \
-	tests/test_opentelemetry_instrument.py tests/test_standin_elasticsearch.py
+	tests/test_opentelemetry_instrument.py tests/test_standin_elasticsearch.py \
+	tests/test_global_providers.py
 
 .PHONY: demo test test-es8 lint docs bench clean
 
@@ -39,6 +40,12 @@ lint: $(VENV)/.installed
 docs: $(VENV)/.installed
 	$(VENV)/bin/pip install -q -e '.[docs]'
 	$(VENV)/bin/mkdocs build --strict --site-dir site
+
+# A few minutes: stand-in servers in their own process, one client process per configuration;
+# writes benchmarks/results/ and the tables of docs/performance.md (see benchmarks/run.py).
+bench: $(VENV)/.installed
+	$(VENV)/bin/pip install -q -e '.[bench]'
+	$(VENV)/bin/python -m benchmarks.run
 
 clean:
 	rm -rf $(VENV) $(VENV_ES8) .pytest_cache .mypy_cache .ruff_cache site

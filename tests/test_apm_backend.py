@@ -360,7 +360,11 @@ async def test_transaction_max_spans_drops_the_rest_once_per_call(
 async def test_consecutive_identical_fast_calls_compress_into_one_composite_span(
     make_client: ClientFactory, apm_intake: Any, es: AsyncElasticsearch
 ) -> None:
-    client = make_client(span_compression_enabled=True)  # the agent's default
+    # Compression on (the agent's default); a generous duration limit, so that a slow moment of a
+    # busy machine cannot make one of these calls "too long to compress".
+    client = make_client(
+        span_compression_enabled=True, span_compression_exact_match_max_duration="10s"
+    )
     instrument()
     with transaction(client):
         for _ in range(3):

@@ -140,7 +140,7 @@ def core_run(dispatcher: Dispatcher, agent: Optional[Any] = None) -> Run:
                 await traced_call(
                     dispatcher,
                     op,
-                    _fail if failing else _answer,
+                    (_fail if failing else _answer)(),
                     es_client.read_response,
                     es_client.read_error,
                 )

@@ -205,6 +205,9 @@ class RaisingBackend:
         if phase == self.phase:
             raise RuntimeError(f"{phase} bug")
 
+    def wants(self) -> bool:
+        return True
+
     def start(self, op: Any) -> Any:
         self._maybe_raise("start")
         return object()

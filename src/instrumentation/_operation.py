@@ -20,6 +20,7 @@ class Operation:
         "batch_size",
         "body",
         "collection",
+        "detailed",
         "details",
         "error_type",
         "failed_count",
@@ -56,6 +57,9 @@ class Operation:
         #: Fills the costly details (query text, batch size) from ``body``; backends call it through
         #: ``resolve`` only when they record, so an unsampled call never pays for it.
         self.details: Optional[Callable[[Operation, str, int], None]] = None
+        #: Set by a backend that records more than the metric (a recording span, an APM span): the
+        #: client's response reader then reads everything, not just what the metric needs.
+        self.detailed = False
         self.query_text: Optional[str] = None
         self.batch_size: Optional[int] = None
         self.server_address: Optional[str] = None

@@ -3,7 +3,7 @@
 ``sanitize`` keeps the JSON structure (keys, nesting) and replaces every leaf literal with ``"?"``;
 a list of literals collapses to a single ``"?"``, so a vector never shows up as 768 question marks.
 ``raw`` keeps literals but still drops vectors (lists of 16+ numbers, and values under vector keys).
-Both walk at most a bounded number of nodes, survive cycles, bytes, NDJSON and non-JSON types, and
+Both walk at most a bounded number of nodes and levels (so cycles end too), bytes, NDJSON and non-JSON types, and
 cut the output at ``max_length`` characters (``bound``, which every captured text goes through, also
 makes it valid Unicode). Nothing here raises: the worst answer is ``"?"``.
 """
@@ -14,7 +14,7 @@ import datetime
 import decimal
 import json
 import uuid
-from typing import Any, List, Optional, Set
+from typing import Any, Dict, List, Optional, Tuple
 
 PLACEHOLDER = "?"
 ELLIPSIS = "…"
@@ -26,75 +26,166 @@ _LEAVES = (str, int, float, bool, type(None))
 _STRINGIFIED = (datetime.date, datetime.time, decimal.Decimal, uuid.UUID)
 
 
-class _Walk:
-    __slots__ = ("budget", "keep", "path")
+_LITERAL_TYPES = frozenset(_LEAVES)
+_encode_string = json.encoder.encode_basestring  # C: a JSON string, non-ASCII kept
+_PLACEHOLDER_TEXT = '"?"'
+_ELLIPSIS_TEXT = _encode_string(ELLIPSIS)
+_CUT_MAPPING = f"{_ELLIPSIS_TEXT}:{_ELLIPSIS_TEXT}"
 
-    def __init__(self, keep_literals: bool, budget: int) -> None:
-        self.keep = keep_literals
-        self.budget = budget
-        self.path: Set[int] = set()
 
-    def leaf(self, value: Any) -> Any:
-        if not self.keep:
-            return PLACEHOLDER
-        if isinstance(value, _LEAVES):
-            return value
-        if isinstance(value, _STRINGIFIED):
-            return str(value)
-        return PLACEHOLDER
+def _float_text(value: float) -> str:
+    """As ``json`` writes a float (``allow_nan``: NaN and the infinities as names)."""
+    if value != value:
+        return "NaN"
+    if value in (float("inf"), float("-inf")):
+        return "Infinity" if value > 0 else "-Infinity"
+    return float.__repr__(value)
 
-    def node(self, value: Any, depth: int) -> Any:
-        self.budget -= 1
-        if self.budget < 0 or depth > _MAX_DEPTH:
-            return ELLIPSIS
-        if isinstance(value, dict):
-            return self.mapping(value, depth)
-        if isinstance(value, (list, tuple)):
-            return self.sequence(value, depth)
-        return self.leaf(value)
 
-    def mapping(self, value: dict[Any, Any], depth: int) -> Any:
-        marker = id(value)
-        if marker in self.path:
-            return PLACEHOLDER
-        self.path.add(marker)
-        out = {}
+def _literal_text(value: Any) -> str:
+    """A literal of exactly a JSON type, as JSON."""
+    kind = type(value)
+    if kind is str:
+        return str(_encode_string(value))
+    if kind is int:
+        return int.__repr__(value)
+    if kind is float:
+        return _float_text(value)
+    if value is None:
+        return "null"
+    return "true" if value else "false"
+
+
+def _odd_text(value: Any, keep: bool) -> str:
+    """A leaf that is not exactly a JSON type: a subclass of one, or something JSON lacks."""
+    if not keep:
+        return _PLACEHOLDER_TEXT
+    if isinstance(value, str):
+        return str(_encode_string(str.__str__(value)))
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, float):
+        return _float_text(value)
+    if isinstance(value, _STRINGIFIED):
+        return str(_encode_string(str(value)))
+    return _PLACEHOLDER_TEXT
+
+
+def _key_name(key: Any) -> str:
+    if isinstance(key, str):
+        return str.__str__(key)
+    return str(key) if isinstance(key, _LEAVES) else PLACEHOLDER
+
+
+def _literal_list(value: Any) -> Tuple[bool, bool]:
+    """(every item is a literal, every item is a number): such a list is one ``"?"`` when
+    sanitising, and a vector when it is long and numeric."""
+    numeric = True
+    for item in value:
+        kind = type(item)
+        if kind is int or kind is float:
+            continue
+        if kind is str or kind is bool or item is None:
+            numeric = False
+            continue
+        if not isinstance(item, _LEAVES):
+            return False, False
+        if isinstance(item, bool) or not isinstance(item, (int, float)):
+            numeric = False
+    return True, numeric
+
+
+def _text(body: Any, keep: bool, limit: int) -> str:
+    """``body`` as compact JSON with every literal replaced by ``"?"`` (or kept, with ``keep``) and
+    vectors dropped; at most ``_MAX_DEPTH`` levels (which also ends cycles: they are cut, not
+    followed) and about ``limit`` characters of keys and nodes, past which the rest is ``"…"``.
+
+    This runs on every request of a recording span, so it writes the JSON text directly (building
+    a sanitised copy and encoding it costs twice as much) and handles literals inline.
+    """
+    parts: List[str] = []
+    append = parts.append
+    budget = limit
+
+    def node(value: Any, depth: int) -> None:
+        nonlocal budget
+        budget -= 1
+        if budget < 0 or depth > _MAX_DEPTH:
+            append(_ELLIPSIS_TEXT)
+        elif type(value) in _LITERAL_TYPES:
+            append(_literal_text(value) if keep else _PLACEHOLDER_TEXT)
+        elif isinstance(value, dict):
+            mapping(value, depth + 1)
+        elif isinstance(value, (list, tuple)):
+            sequence(value, depth + 1)
+        else:
+            append(_odd_text(value, keep))
+
+    def mapping(value: Dict[Any, Any], child: int) -> None:
+        nonlocal budget
+        append("{")
+        separator = ""
         for key, item in value.items():
-            if self.budget <= 0:
-                out[ELLIPSIS] = ELLIPSIS
+            append(separator)
+            separator = ","
+            if budget <= 0:
+                append(_CUT_MAPPING)
                 break
-            name = (
-                key
-                if isinstance(key, str)
-                else PLACEHOLDER
-                if not isinstance(key, _LEAVES)
-                else str(key)
-            )
-            if name in VECTOR_KEYS and isinstance(item, (list, tuple)):
-                out[name] = PLACEHOLDER
-                self.budget -= 1
-                continue
-            out[name] = self.node(item, depth + 1)
-        self.path.discard(marker)
-        return out
+            name = key if type(key) is str else _key_name(key)
+            key_text = _encode_string(name)
+            budget -= len(key_text) >> 2
+            append(key_text)
+            append(":")
+            kind = type(item)
+            if kind in _LITERAL_TYPES:
+                budget -= 1
+                if budget < 0 or child > _MAX_DEPTH:
+                    append(_ELLIPSIS_TEXT)
+                elif keep:
+                    text = _literal_text(item)
+                    budget -= len(text) >> 2
+                    append(text)
+                else:
+                    append(_PLACEHOLDER_TEXT)
+            elif name in VECTOR_KEYS and isinstance(item, (list, tuple)):
+                budget -= 1
+                append(_PLACEHOLDER_TEXT)
+            else:
+                node(item, child)
+        append("}")
 
-    def sequence(self, value: list[Any] | tuple[Any, ...], depth: int) -> Any:
-        if all(isinstance(item, _LEAVES) for item in value):
-            numeric = all(isinstance(i, (int, float)) and not isinstance(i, bool) for i in value)
-            if not self.keep or (numeric and len(value) >= _VECTOR_MIN_LENGTH):
-                return PLACEHOLDER
-        marker = id(value)
-        if marker in self.path:
-            return PLACEHOLDER
-        self.path.add(marker)
-        out: List[Any] = []
+    def sequence(value: Any, child: int) -> None:
+        nonlocal budget
+        literal, numeric = _literal_list(value)
+        if literal and (not keep or (numeric and len(value) >= _VECTOR_MIN_LENGTH)):
+            append(_PLACEHOLDER_TEXT)
+            return
+        append("[")
+        separator = ""
         for item in value:
-            if self.budget <= 0:
-                out.append(ELLIPSIS)
+            append(separator)
+            separator = ","
+            if budget <= 0:
+                append(_ELLIPSIS_TEXT)
                 break
-            out.append(self.node(item, depth + 1))
-        self.path.discard(marker)
-        return out
+            if type(item) in _LITERAL_TYPES:
+                budget -= 1
+                if budget < 0 or child > _MAX_DEPTH:
+                    append(_ELLIPSIS_TEXT)
+                elif keep:
+                    text = _literal_text(item)
+                    budget -= len(text) >> 2
+                    append(text)
+                else:
+                    append(_PLACEHOLDER_TEXT)
+            else:
+                node(item, child)
+        append("]")
+
+    node(body, 0)
+    return "".join(parts)
 
 
 def _parse(text: str) -> Any:
@@ -145,8 +236,6 @@ def capture(body: Any, mode: str, max_length: int) -> Optional[str]:
             if parsed is None:
                 return bound(body, max_length) if keep else PLACEHOLDER
             body = parsed
-        shape = _Walk(keep, max_length).node(body, 0)
-        text = json.dumps(shape, ensure_ascii=False, separators=(",", ":"), default=str)
-        return bound(text, max_length)
+        return bound(_text(body, keep, max_length), max_length)
     except Exception:  # capture must never break a call; an unreadable body is just "?"
         return PLACEHOLDER

@@ -95,6 +95,12 @@ class ElasticApmBackend:
         self.settings = settings
         self._own_transactions = settings.apm_transactions
 
+    def wants(self) -> bool:
+        transaction = _current_transaction(None)
+        if transaction is None or transaction.ended_time is not None:
+            return self._own_transactions and elasticapm.get_client() is not None
+        return bool(transaction.is_sampled) and not transaction.pause_sampling
+
     # -- start ---------------------------------------------------------------------------------
     def start(self, op: Operation) -> Optional[_Handle]:
         transaction = _current_transaction(None)
@@ -109,6 +115,9 @@ class ElasticApmBackend:
 
     def _begin(self, transaction: Any, op: Operation) -> Any:
         leaf = op.leaf
+        op.detailed = (
+            True  # a dropped span is still counted per destination: that needs details too
+        )
         span = transaction.begin_span(
             op.summary,
             SPAN_TYPE,

@@ -2,11 +2,17 @@
 
 The span starts with the attributes known before the call (system, operation, collection, summary,
 path parameters), so samplers see them; the rest (query text, batch size, server, status, outcome) is
-only computed when the span is recording. The metric is recorded whether or not the span is sampled.
+only computed when the span is recording, and set in one ``set_attributes`` call at the end. The
+metric is recorded whether or not the span is sampled: metrics count every call.
+
+What a call costs depends on what can record (``wants``): with neither a tracer nor a meter SDK
+installed, the client wrapper never builds an operation at all; with only a meter, no span is
+started; with a sampler that drops the span, only the metric's attributes are read.
 """
 
 from __future__ import annotations
 
+import os
 from time import perf_counter
 from typing import Any, Dict, Optional, Tuple
 
@@ -19,9 +25,56 @@ from instrumentation._guard import report
 from instrumentation._operation import AttributeValue, Operation
 from instrumentation._version import __version__
 
+_metrics_internal: Any
+try:  # where the API keeps the global meter provider; see _Liveness
+    from opentelemetry.metrics import _internal as _metrics_internal
+except ImportError:  # pragma: no cover - an API version that moved it
+    _metrics_internal = None
+
 _SCHEMA_URL = "https://opentelemetry.io/schemas/1.44.0"
 _CACHE_LIMIT = 2048
 Attributes = Dict[str, AttributeValue]
+_UNKNOWN = object()
+_NO_OP_TRACER_PROVIDERS = (trace.NoOpTracerProvider, trace.ProxyTracerProvider)
+_NO_OP_METER_PROVIDERS: Tuple[type, ...] = (metrics.NoOpMeterProvider,)
+if _metrics_internal is not None and hasattr(_metrics_internal, "_ProxyMeterProvider"):
+    _NO_OP_METER_PROVIDERS += (_metrics_internal._ProxyMeterProvider,)
+
+
+class _Liveness:
+    """Whether a provider records anything: an SDK one does, the API's no-op and proxy ones do not.
+
+    Asked on every call, so it must cost next to nothing. ``trace.get_tracer_provider()`` looks up an
+    environment variable on every call while no provider is set, so for the global provider this
+    reads the API's module global directly (``None`` until one is set), falling back to assuming
+    "live" (always correct, only slower) if an API version ever moves it. A provider that
+    ``OTEL_PYTHON_TRACER_PROVIDER`` / ``OTEL_PYTHON_METER_PROVIDER`` names is loaded by the API on
+    first use, so with those variables set the provider counts as live from the start.
+    """
+
+    __slots__ = ("_explicit", "_global", "_live", "_module", "_no_op", "_seen", "_variable")
+
+    def __init__(self, explicit: Any, module: Any, variable: str, no_op: Tuple[type, ...]) -> None:
+        if isinstance(explicit, no_op[1:]):  # the API's proxy: it stands for the global provider
+            explicit = None
+        self._explicit = explicit
+        self._module = module
+        self._global = "_TRACER_PROVIDER" if module is trace else "_METER_PROVIDER"
+        self._variable = variable in os.environ
+        self._no_op = no_op
+        self._seen: Any = _UNKNOWN
+        self._live = True
+
+    def __call__(self) -> bool:
+        provider = self._explicit
+        if provider is None:
+            provider = getattr(self._module, self._global, _UNKNOWN)
+            if provider is None:
+                return self._variable
+        if provider is not self._seen:
+            self._seen = provider
+            self._live = not isinstance(provider, self._no_op)
+        return self._live
 
 
 def _batch_size(op: Operation) -> Optional[int]:
@@ -32,11 +85,18 @@ def _batch_size(op: Operation) -> Optional[int]:
 
 
 class _Handle:
-    __slots__ = ("recording", "span", "start")
+    __slots__ = ("current", "metrics", "recording", "span", "start")
 
-    def __init__(self, span: trace.Span, recording: bool) -> None:
+    def __init__(
+        self, span: Optional[trace.Span], recording: bool, current: bool, metrics: bool
+    ) -> None:
         self.span = span
         self.recording = recording
+        #: The span has a valid context, so it becomes the parent of what runs inside the call
+        #: (sampled out too: its children must be sampled out with it).
+        self.current = current
+        #: A meter SDK records the duration.
+        self.metrics = metrics
         self.start = perf_counter()
 
 
@@ -57,8 +117,22 @@ class OpenTelemetryBackend:
             description="Duration of database client operations.",
             explicit_bucket_boundaries_advisory=list(A.DURATION_BUCKETS),
         )
+        self._tracing = _Liveness(
+            settings.tracer_provider, trace, "OTEL_PYTHON_TRACER_PROVIDER", _NO_OP_TRACER_PROVIDERS
+        )
+        self._metrics = _Liveness(
+            settings.meter_provider,
+            _metrics_internal if _metrics_internal is not None else metrics,
+            "OTEL_PYTHON_METER_PROVIDER",
+            _NO_OP_METER_PROVIDERS,
+        )
         # (system, operation, collection) -> (span name, start attributes): built once, not per call.
         self._names: Dict[Tuple[str, str, Optional[str]], Tuple[str, Attributes]] = {}
+        # The metric's attribute sets, likewise.
+        self._metric_sets: Dict[Tuple[Any, ...], Attributes] = {}
+
+    def wants(self) -> bool:
+        return self._tracing() or self._metrics()
 
     # -- start ---------------------------------------------------------------------------------
     def _start_attributes(self, op: Operation) -> Tuple[str, Attributes]:
@@ -86,35 +160,32 @@ class OpenTelemetryBackend:
             return cached[0], attributes
         return cached
 
-    def start(self, op: Operation) -> _Handle:
-        name, attributes = self._start_attributes(op)
-        span = self.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
-        handle = _Handle(span, span.is_recording())
-        if handle.recording:
-            self._on_start(span, op)
+    def start(self, op: Operation) -> Optional[_Handle]:
+        metrics = self._metrics()
+        if not self._tracing():
+            # No tracer SDK: no span at all, only the metric (when a meter SDK records it).
+            return _Handle(None, False, False, True) if metrics else None
+        cached = self._names.get((op.system, op.name, op.collection))
+        if cached is None or op.parameters:
+            cached = self._start_attributes(op)
+        span = self.tracer.start_span(cached[0], kind=SpanKind.CLIENT, attributes=cached[1])
+        recording = span.is_recording()
+        handle = _Handle(span, recording, recording or span.get_span_context().is_valid, metrics)
+        if recording:
+            op.detailed = True
+            settings = self.settings
+            op.resolve(settings.capture_query, settings.query_max_length)
+            if settings.request_hook is not None:
+                try:
+                    settings.request_hook(span, op)
+                except Exception as exc:
+                    report(exc, "request_hook")
         return handle
 
-    def _on_start(self, span: trace.Span, op: Operation) -> None:
-        settings = self.settings
-        op.resolve(settings.capture_query, settings.query_max_length)
-        batch_size = _batch_size(op)
-        if batch_size is not None:
-            span.set_attribute(A.DB_OPERATION_BATCH_SIZE, batch_size)
-        text = op.query_text
-        if text and settings.capture_query != "omit":
-            span.set_attribute(A.DB_QUERY_TEXT, text)
-            if settings.semconv_dup:
-                span.set_attribute(A.OLD_DB_STATEMENT, text)
-        if settings.request_hook is not None:
-            try:
-                settings.request_hook(span, op)
-            except Exception as exc:
-                report(exc, "request_hook")
-
     def enter(self, handle: _Handle) -> Any:
-        if not handle.span.get_span_context().is_valid:
-            return None  # no SDK: nothing to propagate, skip the context switch
-        return context.attach(trace.set_span_in_context(handle.span))
+        if not handle.current:
+            return None  # no span, or an invalid one: nothing to propagate, skip the context switch
+        return context.attach(trace.set_span_in_context(handle.span))  # type: ignore[arg-type]
 
     def exit(self, handle: _Handle, token: Any) -> None:
         if token is not None:
@@ -127,13 +198,15 @@ class OpenTelemetryBackend:
         elapsed = perf_counter() - handle.start
         span = handle.span
         try:
-            if handle.recording:
+            if handle.recording and span is not None:
                 self._on_finish(span, op, response)
         finally:
             try:
-                span.end()
+                if span is not None:
+                    span.end()
             finally:  # a span processor that raises in on_end must not cost the metric
-                self.duration.record(elapsed, self._metric_attributes(op))
+                if handle.metrics:
+                    self.duration.record(elapsed, self._metric_attributes(op))
 
     def _on_finish(self, span: trace.Span, op: Operation, response: Any) -> None:
         settings = self.settings
@@ -142,6 +215,11 @@ class OpenTelemetryBackend:
             span.set_status(Status(StatusCode.ERROR, op.error_type))
             span.set_attribute(A.ERROR_TYPE, op.error_type)
         attributes: Attributes = {}
+        text = op.query_text
+        if text and settings.capture_query != "omit":
+            attributes[A.DB_QUERY_TEXT] = text
+            if settings.semconv_dup:
+                attributes[A.OLD_DB_STATEMENT] = text
         if op.server_address is not None:
             attributes[A.SERVER_ADDRESS] = op.server_address
         if op.server_port is not None:
@@ -172,8 +250,15 @@ class OpenTelemetryBackend:
             except Exception as exc:
                 report(exc, "response_hook")
 
-    @staticmethod
-    def _metric_attributes(op: Operation) -> Attributes:
+    def _metric_attributes(self, op: Operation) -> Attributes:
+        key = (op.system, op.name, op.collection, op.server_address, op.server_port, op.error_type)
+        cacheable = True
+        try:
+            cached = self._metric_sets.get(key)
+        except TypeError:  # an unhashable value (from a hook): build the set, do not cache it
+            cached, cacheable = None, False
+        if cached is not None:
+            return cached
         attributes: Attributes = {A.DB_SYSTEM_NAME: op.system, A.DB_OPERATION_NAME: op.name}
         if op.collection:
             attributes[A.DB_COLLECTION_NAME] = op.collection
@@ -183,4 +268,6 @@ class OpenTelemetryBackend:
             attributes[A.SERVER_PORT] = op.server_port
         if op.error_type is not None:
             attributes[A.ERROR_TYPE] = op.error_type
+        if cacheable and len(self._metric_sets) < _CACHE_LIMIT:
+            self._metric_sets[key] = attributes
         return attributes

@@ -17,15 +17,13 @@ Patch points, and why:
 from __future__ import annotations
 
 from contextvars import ContextVar
-from typing import Any, AsyncIterator, Callable, Dict, Mapping, Optional, Tuple
+from typing import Any, AsyncIterator, Awaitable, Callable, Dict, Mapping, Optional, Tuple
 from urllib.parse import urlsplit, urlunsplit
-
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from instrumentation import _attributes as A
 from instrumentation import _state
 from instrumentation._dispatch import TracedAsyncIterator, traced_call
-from instrumentation._guard import guard
+from instrumentation._guard import guard, report
 from instrumentation._operation import Operation, exception_type
 from instrumentation._patching import Patch
 from instrumentation._query import capture
@@ -113,12 +111,13 @@ def read_request(args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Operation:
     collection = None
     parameters: Optional[Dict[str, str]] = None
     for key, value in path_parts.items():
+        text = value if type(value) is str else _path_value(value)
         if key == "index":
-            collection = _path_value(value)
+            collection = text
         else:
             if parameters is None:
                 parameters = {}
-            parameters[key] = _path_value(value)
+            parameters[key] = text
     op = Operation(SYSTEM, endpoint_id or str(method), collection, parameters)
     op.http_method = str(method)
     body = kwargs.get("body")
@@ -129,29 +128,32 @@ def read_request(args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Operation:
 
 
 class NodeRecorder:
-    """Stands in for elastic_transport's ``OpenTelemetrySpan``: records instead of tracing.
+    """Stands in for elastic_transport's ``OpenTelemetrySpan`` (and for the context manager that
+    yields it): records into the operation instead of tracing.
 
     The transport calls ``set_node_metadata`` before each attempt, so the last call names the node
     that answered (or the last one tried).
     """
 
-    __slots__ = ("base_url", "body_strategy", "endpoint_id", "op", "otel_span", "target")
+    __slots__ = ("op",)
+    otel_span = None
 
     def __init__(self, op: Operation) -> None:
         self.op = op
-        self.otel_span = None
-        self.endpoint_id = op.name
-        self.body_strategy = "omit"
-        self.base_url: Optional[str] = None
-        self.target: Optional[str] = None
+
+    def __enter__(self) -> NodeRecorder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
 
     def set_node_metadata(
         self, host: str, port: int, base_url: str, target: str, method: Optional[str] = None
     ) -> None:
-        self.op.server_address = host
-        self.op.server_port = port
-        self.base_url = base_url
-        self.target = target
+        op = self.op
+        op.server_address = host
+        op.server_port = port
+        op.url = base_url + target
 
     def set_db_statement(self, serialized_body: bytes) -> None:
         return None
@@ -163,20 +165,21 @@ class NodeRecorder:
         return None
 
 
-class _Recording:
-    __slots__ = ("recorder",)
+class _Silent(NodeRecorder):
+    """elasticsearch-py's span while we are instrumented but nothing records: records nothing."""
 
-    def __init__(self, op: Operation) -> None:
-        self.recorder = NodeRecorder(op)
+    __slots__ = ()
 
-    def __enter__(self) -> NodeRecorder:
-        return self.recorder
-
-    def __exit__(self, *exc: object) -> None:
+    def set_node_metadata(
+        self, host: str, port: int, base_url: str, target: str, method: Optional[str] = None
+    ) -> None:
         return None
 
 
-_recorders: ContextVar[Optional[NodeRecorder]] = ContextVar("es_recorder", default=None)
+#: In ``_api_operation`` while a call runs untraced (nothing records): silences elasticsearch-py's
+#: own span, which would be a second, redundant one (and with no SDK costs more than our check).
+_QUIET = Operation(SYSTEM, "quiet")
+_SILENT = _Silent(_QUIET)
 
 
 def _otel_span(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
@@ -184,9 +187,9 @@ def _otel_span(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     op = _api_operation.get()
     if op is None:
         return wrapped(*args, **kwargs)
-    recording = _Recording(op)
-    _recorders.set(recording.recorder)
-    return recording
+    if op is _QUIET:
+        return _SILENT
+    return NodeRecorder(op)
 
 
 def redact_url(url: str) -> str:
@@ -203,28 +206,44 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
-def _read_node(op: Operation) -> None:
-    recorder = _recorders.get()
-    if recorder is not None and recorder.op is op and recorder.base_url is not None:
-        op.url = redact_url(recorder.base_url + (recorder.target or ""))
+_CLUSTER_HEADER = "x-found-handling-cluster"
+_NODE_HEADER = "x-found-handling-instance"
+
+
+def _cloud_header(headers: Any, name: str) -> Optional[str]:
+    """A header Elastic Cloud sets; elastic_transport's ``HttpHeaders`` keys are lower-cased, so
+    one look at its keys (no call per lookup) tells the common case, off Cloud, apart."""
+    if type(headers).__name__ == "HttpHeaders" and name not in headers.keys():
+        return None
+    value = headers.get(name) or headers.get(name.title())
+    return str(value) if value else None
 
 
 def _read_meta(op: Operation, meta: Any) -> None:
+    """Details of a response (or of an error's response): only when a backend records them."""
     status = getattr(meta, "status", None)
     if status is not None:
         op.status_code = str(status)
     headers = getattr(meta, "headers", None)
-    if headers:
-        cluster = headers.get("X-Found-Handling-Cluster")
+    if headers is not None:
+        cluster = _cloud_header(headers, _CLUSTER_HEADER)
         if cluster:
             op.namespace = cluster
-        node_name = headers.get("X-Found-Handling-Instance")
+        node_name = _cloud_header(headers, _NODE_HEADER)
         if node_name:
             op.set_attribute(A.ELASTICSEARCH_NODE_NAME, node_name)
-    node = getattr(meta, "node", None)
-    if node is not None and op.server_address is None:
-        op.server_address = node.host
-        op.server_port = node.port
+    url = op.url
+    if url is not None and "@" in url:
+        op.url = redact_url(url)
+
+
+def _read_node(op: Operation, meta: Any) -> None:
+    """The node that answered, when the transport did not name it (a call without a recorder)."""
+    if op.server_address is None:
+        node = getattr(meta, "node", None)
+        if node is not None:
+            op.server_address = node.host
+            op.server_port = node.port
 
 
 def _read_bulk_failures(op: Operation, body: Mapping[str, Any]) -> None:
@@ -243,26 +262,38 @@ def _read_bulk_failures(op: Operation, body: Mapping[str, Any]) -> None:
 
 
 def read_response(op: Operation, response: Any) -> None:
-    _read_node(op)
-    _read_meta(op, getattr(response, "meta", None))
+    meta = getattr(response, "meta", None)
+    if op.server_address is None:
+        _read_node(op, meta)
     body = getattr(response, "body", None)
+    if op.name == "bulk" and isinstance(body, dict) and body.get("errors"):
+        _read_bulk_failures(op, body)  # the outcome: the metric needs it too
+    if not op.detailed:
+        return
+    _read_meta(op, meta)
     if not isinstance(body, dict):
         return
-    if op.name == "bulk" and body.get("errors"):
-        _read_bulk_failures(op, body)
     hits = body.get("hits")
-    if isinstance(hits, dict) and isinstance(hits.get("hits"), list):
-        op.returned_rows = len(hits["hits"])
-    affected = [body[key] for key in ("deleted", "updated") if isinstance(body.get(key), int)]
-    if affected:
-        op.rows_affected = sum(affected)
+    if isinstance(hits, dict):
+        found = hits.get("hits")
+        if isinstance(found, list):
+            op.returned_rows = len(found)
+    deleted = body.get("deleted")
+    updated = body.get("updated")
+    if isinstance(deleted, int) or isinstance(updated, int):
+        op.rows_affected = (deleted if isinstance(deleted, int) else 0) + (
+            updated if isinstance(updated, int) else 0
+        )
 
 
 def read_error(op: Operation, exc: BaseException) -> None:
-    _read_node(op)
     meta = getattr(exc, "meta", None)
     if meta is not None:
-        _read_meta(op, meta)
+        _read_node(op, meta)
+        if op.detailed:
+            _read_meta(op, meta)
+    elif op.detailed and op.url is not None and "@" in op.url:
+        op.url = redact_url(op.url)
     status = getattr(meta, "status", None)
     if isinstance(status, int) and status >= 400:
         op.fail(str(status))
@@ -270,23 +301,29 @@ def read_error(op: Operation, exc: BaseException) -> None:
         op.fail(exception_type(exc))
 
 
-async def _perform_request(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+def _perform_request(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    """``perform_request`` is a coroutine function: this returns the awaitable its caller awaits."""
     dispatcher = _state.dispatcher
-    if dispatcher is None or _api_operation.get() is not None or not is_instrumentation_enabled():
-        return await wrapped(*args, **kwargs)
-    op = None
-    with guard:
-        op = read_request(args, kwargs)
-    if op is None:
-        return await wrapped(*args, **kwargs)
-    token = _api_operation.set(op)
-    recorder_token = _recorders.set(None)
+    if dispatcher is None or _api_operation.get() is not None:
+        return wrapped(*args, **kwargs)
+    if dispatcher.wants():
+        try:
+            op = read_request(args, kwargs)
+        except Exception as exc:
+            report(exc)
+        else:
+            return traced_call(
+                dispatcher, op, wrapped(*args, **kwargs), read_response, read_error, _api_operation
+            )
+    return _quiet_call(wrapped(*args, **kwargs))
+
+
+async def _quiet_call(call: Awaitable[Any]) -> Any:
+    """Nothing records this call: only elasticsearch-py's own span is silenced."""
+    token = _api_operation.set(_QUIET)
     try:
-        return await traced_call(
-            dispatcher, op, lambda: wrapped(*args, **kwargs), read_response, read_error
-        )
+        return await call
     finally:
-        _recorders.reset(recorder_token)
         _api_operation.reset(token)
 
 
@@ -367,20 +404,21 @@ class _CountInto:
 def _coroutine_helper(name: str) -> Callable[..., Any]:
     async def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         dispatcher = _state.dispatcher
-        if dispatcher is None or _helper_operation.get() is not None:
+        if dispatcher is None or _helper_operation.get() is not None or not dispatcher.wants():
             return await wrapped(*args, **kwargs)
         op = None
         with guard:
             op = _helper_op(name, args, kwargs)
         if op is None:
             return await wrapped(*args, **kwargs)
-        token = _helper_operation.set(op)
-        try:
-            return await traced_call(
-                dispatcher, op, lambda: wrapped(*args, **kwargs), _helper_result, _helper_error
-            )
-        finally:
-            _helper_operation.reset(token)
+        return await traced_call(
+            dispatcher,
+            op,
+            wrapped(*args, **kwargs),
+            _helper_result,
+            _helper_error,
+            _helper_operation,
+        )
 
     return wrapper
 
@@ -389,7 +427,7 @@ def _generator_helper(name: str, counter: Callable[[Operation, Any], None]) -> C
     def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> AsyncIterator[Any]:
         generator = wrapped(*args, **kwargs)
         dispatcher = _state.dispatcher
-        if dispatcher is None:
+        if dispatcher is None or not dispatcher.wants():
             return generator  # type: ignore[no-any-return]
         with guard:
             outer = _helper_operation.get()

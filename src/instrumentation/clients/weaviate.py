@@ -22,10 +22,8 @@ from __future__ import annotations
 import json
 import re
 from contextvars import ContextVar
-from typing import Any, Callable, Dict, List, Optional, Pattern, Tuple
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Pattern, Tuple
 from urllib.parse import urlsplit
-
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from instrumentation import _attributes as A
 from instrumentation import _state
@@ -397,10 +395,12 @@ def _add_to_group(group: Operation, op: Operation) -> None:
 
 
 # -- wrappers -----------------------------------------------------------------------------------
-async def _in_group(group: Operation, op: Optional[Operation], call: Any, on_response: Any) -> Any:
+async def _in_group(
+    group: Operation, op: Optional[Operation], call: Awaitable[Any], on_response: Any
+) -> Any:
     """A request inside a multi-request call: no span of its own; it adds to the call's."""
     try:
-        response = await call()
+        response = await call
     except BaseException as exc:
         with guard:
             if op is not None:
@@ -418,7 +418,10 @@ def _send(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     """REST: ``_send`` builds the request now and returns an awaitable that sends it."""
     awaitable = wrapped(*args, **kwargs)
     dispatcher = _state.dispatcher
-    if dispatcher is None or not is_instrumentation_enabled():
+    if dispatcher is None:
+        return awaitable
+    group = _group.get()
+    if group is None and not dispatcher.wants():
         return awaitable
     op = None
     with guard:
@@ -428,29 +431,29 @@ def _send(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     reader = read_rest_response
     if kwargs.get("status_codes") is None:
         reader = read_unchecked_rest_response
-    group = _group.get()
     if group is not None:
-        return _in_group(group, op, lambda: awaitable, reader)
-    return traced_call(dispatcher, op, lambda: awaitable, reader, read_error)
+        return _in_group(group, op, awaitable, reader)
+    return traced_call(dispatcher, op, awaitable, reader, read_error)
 
 
 def _grpc(reader: Callable[[Any, Any], Operation]) -> Callable[..., Any]:
-    async def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        """The gRPC methods are coroutine functions: this returns the awaitable that is awaited."""
         dispatcher = _state.dispatcher
-        if dispatcher is None or not is_instrumentation_enabled():
-            return await wrapped(*args, **kwargs)
+        if dispatcher is None:
+            return wrapped(*args, **kwargs)
+        group = _group.get()
+        if group is None and not dispatcher.wants():
+            return wrapped(*args, **kwargs)
         op = None
         with guard:
             request = args[0] if args else kwargs.get("request")
             op = reader(instance, request)
-        group = _group.get()
         if group is not None:
-            return await _in_group(group, op, lambda: wrapped(*args, **kwargs), read_grpc_response)
+            return _in_group(group, op, wrapped(*args, **kwargs), read_grpc_response)
         if op is None:
-            return await wrapped(*args, **kwargs)
-        return await traced_call(
-            dispatcher, op, lambda: wrapped(*args, **kwargs), read_grpc_response, read_error
-        )
+            return wrapped(*args, **kwargs)
+        return traced_call(dispatcher, op, wrapped(*args, **kwargs), read_grpc_response, read_error)
 
     return wrapper
 
@@ -463,7 +466,7 @@ def _grpc_batch_stream(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> A
     """``batch.stream()``: one span for the life of the bidirectional stream."""
     stream = wrapped(*args, **kwargs)
     dispatcher = _state.dispatcher
-    if dispatcher is None or _group.get() is not None or not is_instrumentation_enabled():
+    if dispatcher is None or _group.get() is not None or not dispatcher.wants():
         return stream
     with guard:
         op = _grpc_op(instance, "batch.stream")
@@ -506,7 +509,7 @@ def _group_response(op: Operation, response: Any) -> None:
 def _grouped(name: str, collection: Callable[[Any, Any, Any], Optional[str]]) -> Callable[..., Any]:
     async def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         dispatcher = _state.dispatcher
-        if dispatcher is None or _group.get() is not None or not is_instrumentation_enabled():
+        if dispatcher is None or _group.get() is not None or not dispatcher.wants():
             return await wrapped(*args, **kwargs)
         if (
             name == "connect"
@@ -519,10 +522,10 @@ def _grouped(name: str, collection: Callable[[Any, Any, Any], Optional[str]]) ->
             op = Operation(SYSTEM, name, collection(instance, args, kwargs))
         if op is None:
             return await wrapped(*args, **kwargs)
-        token = _group.set(op)
+        token = _group.set(op)  # before the call is made: some of these send on being called
         try:
             return await traced_call(
-                dispatcher, op, lambda: wrapped(*args, **kwargs), _group_response, read_error
+                dispatcher, op, wrapped(*args, **kwargs), _group_response, read_error
             )
         finally:
             _group.reset(token)

@@ -1,0 +1,130 @@
+"""Instrumented on the *global* providers: what records depends on what the application set, and
+when it set it (``opentelemetry-instrument`` and most apps set providers after importing us).
+
+The wrappers skip all their work while nothing can record (no tracer or meter SDK, suppressed
+instrumentation); these tests pin down that skipping never loses a call that *should* be traced.
+"""
+
+from __future__ import annotations
+
+from typing import Any, AsyncIterator, Iterator
+
+import pytest
+from elasticsearch import AsyncElasticsearch
+from opentelemetry import metrics, trace
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.test.globals_test import reset_metrics_globals, reset_trace_globals
+from tests.conftest import duration_points
+
+import instrumentation
+
+
+@pytest.fixture(autouse=True)
+def fresh_globals() -> Iterator[None]:
+    reset_trace_globals()
+    reset_metrics_globals()
+    yield
+    instrumentation.uninstrument()
+    reset_trace_globals()
+    reset_metrics_globals()
+
+
+@pytest.fixture
+async def es(elasticsearch_server: Any) -> AsyncIterator[AsyncElasticsearch]:
+    client = AsyncElasticsearch(elasticsearch_server.url)
+    await client.indices.create(index="movies")
+    yield client
+    await client.close()
+
+
+def set_global_tracing() -> InMemorySpanExporter:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    return exporter
+
+
+def set_global_metrics() -> InMemoryMetricReader:
+    reader = InMemoryMetricReader()
+    metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+    return reader
+
+
+async def test_providers_set_after_instrument_are_used_from_the_next_call(
+    es: AsyncElasticsearch,
+) -> None:
+    instrumentation.instrument(clients=["elasticsearch"], backends=["otel"])
+    assert (await es.count(index="movies"))["count"] == 0  # nothing to record it yet
+
+    exporter = set_global_tracing()
+    reader = set_global_metrics()
+    await es.count(index="movies")
+
+    (span,) = exporter.get_finished_spans()
+    assert span.name == "count movies"
+    assert span.kind is trace.SpanKind.CLIENT
+    (point,) = duration_points(reader)
+    assert point.count == 1
+
+
+async def test_with_no_sdk_the_call_works_and_nothing_is_recorded(
+    es: AsyncElasticsearch,
+) -> None:
+    instrumentation.instrument(clients=["elasticsearch"], backends=["otel"])
+    found = await es.search(index="movies", query={"match_all": {}})
+    assert found["hits"]["hits"] == []
+    with pytest.raises(Exception) as raised:
+        await es.get(index="movies", id="missing")
+    assert type(raised.value).__name__ == "NotFoundError"
+
+
+async def test_a_meter_sdk_alone_records_the_duration_without_any_span(
+    es: AsyncElasticsearch,
+) -> None:
+    instrumentation.instrument(clients=["elasticsearch"], backends=["otel"])
+    reader = set_global_metrics()
+    await es.count(index="movies")
+    (point,) = duration_points(reader)
+    assert point.count == 1
+    assert dict(point.attributes)["db.operation.name"] == "count"
+    assert dict(point.attributes)["db.collection.name"] == "movies"
+
+
+async def test_a_tracer_sdk_alone_records_spans(es: AsyncElasticsearch) -> None:
+    instrumentation.instrument(clients=["elasticsearch"], backends=["otel"])
+    exporter = set_global_tracing()
+    await es.count(index="movies")
+    assert [span.name for span in exporter.get_finished_spans()] == ["count movies"]
+
+
+async def test_suppressed_instrumentation_records_nothing_not_even_elasticsearch_py_spans(
+    es: AsyncElasticsearch,
+) -> None:
+    exporter = set_global_tracing()
+    reader = set_global_metrics()
+    instrumentation.instrument(clients=["elasticsearch"], backends=["otel"])
+    with suppress_instrumentation():
+        await es.count(index="movies")
+    assert exporter.get_finished_spans() == ()
+    assert duration_points(reader) == []
+    await es.count(index="movies")  # and back on after the block
+    assert [span.name for span in exporter.get_finished_spans()] == ["count movies"]
+
+
+async def test_elasticsearch_py_spans_come_back_after_uninstrument(es: AsyncElasticsearch) -> None:
+    exporter = set_global_tracing()
+    instrumentation.instrument(clients=["elasticsearch"], backends=["otel"])
+    await es.count(index="movies")
+    instrumentation.uninstrument()
+    await es.count(index="movies")
+    spans = exporter.get_finished_spans()
+    assert [(span.name, span.kind) for span in spans] == [
+        ("count movies", trace.SpanKind.CLIENT),  # ours
+        ("count", trace.SpanKind.INTERNAL),  # elasticsearch-py's own, back as it was
+    ]
