@@ -19,6 +19,21 @@ def test_configuration_page_lists_every_option_and_environment_variable() -> Non
             assert f"`{option.env}`" in text
 
 
+def test_configuration_table_rows_are_the_code_s_defaults_and_allowed_values() -> None:
+    """Each row of the reference table is exactly what ``_config.OPTIONS`` says."""
+    rows = {
+        line.split("|")[1].strip(): line.strip()
+        for line in (DOCS / "configuration.md").read_text().splitlines()
+        if line.startswith("| `")
+    }
+    for option in OPTIONS:
+        env = f"`{option.env}`" if option.env else "—"
+        expected = (
+            f"| `{option.name}` | {env} | {option.default} | {option.allowed} | {option.help} |"
+        )
+        assert rows.get(f"`{option.name}`") == expected
+
+
 def test_attribute_page_lists_every_attribute_we_emit() -> None:
     text = (DOCS / "attributes.md").read_text()
     emitted = [

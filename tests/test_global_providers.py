@@ -128,3 +128,25 @@ async def test_elasticsearch_py_spans_come_back_after_uninstrument(es: AsyncElas
         ("count movies", trace.SpanKind.CLIENT),  # ours
         ("count", trace.SpanKind.INTERNAL),  # elasticsearch-py's own, back as it was
     ]
+
+
+async def test_with_nothing_to_record_no_operation_is_even_built(
+    es: AsyncElasticsearch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pay only when recording: the request is not even read until something could record it."""
+    from instrumentation.clients import elasticsearch as es_client
+
+    reads = []
+    real = es_client.read_request
+
+    def counting(*args: Any) -> Any:
+        reads.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(es_client, "read_request", counting)
+    instrumentation.instrument(clients=["elasticsearch"], backends=["otel"])
+    await es.count(index="movies")
+    assert reads == []
+    set_global_metrics()  # the metric alone is worth an operation
+    await es.count(index="movies")
+    assert len(reads) == 1

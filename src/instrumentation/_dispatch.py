@@ -94,12 +94,10 @@ class Dispatcher:
         """Whether to trace a call at all: instrumentation is not suppressed
         (``opentelemetry.instrumentation.utils.suppress_instrumentation``) and a backend could
         record it."""
-        if suppressed():
-            return False
         for backend in self.backends:
             try:
                 if backend.wants():
-                    return True
+                    return not suppressed()
             except Exception as exc:
                 report(exc, f"{backend.name} backend")
         return False

@@ -126,12 +126,26 @@ class OpenTelemetryBackend:
             "OTEL_PYTHON_METER_PROVIDER",
             _NO_OP_METER_PROVIDERS,
         )
+        self._metrics_module = _metrics_internal if _metrics_internal is not None else metrics
+        #: Both providers are the global ones and no environment variable names one to load.
+        self._globals_only = (
+            settings.tracer_provider is None
+            and settings.meter_provider is None
+            and "OTEL_PYTHON_TRACER_PROVIDER" not in os.environ
+            and "OTEL_PYTHON_METER_PROVIDER" not in os.environ
+        )
         # (system, operation, collection) -> (span name, start attributes): built once, not per call.
         self._names: Dict[Tuple[str, str, Optional[str]], Tuple[str, Attributes]] = {}
         # The metric's attribute sets, likewise.
         self._metric_sets: Dict[Tuple[Any, ...], Attributes] = {}
 
     def wants(self) -> bool:
+        if (
+            self._globals_only
+            and getattr(trace, "_TRACER_PROVIDER", _UNKNOWN) is None
+            and getattr(self._metrics_module, "_METER_PROVIDER", _UNKNOWN) is None
+        ):
+            return False  # the common "no SDK at all": two attribute reads, no call
         return self._tracing() or self._metrics()
 
     # -- start ---------------------------------------------------------------------------------
