@@ -89,15 +89,27 @@ _ROUTES: List[Tuple[str, Pattern[str], str]] = [
 ]
 
 
+def _first_segment(path: str) -> str:
+    return path.strip("/").split("/", 1)[0]
+
+
+#: (method, first path segment) -> its routes, so a call tries a handful of patterns, not forty.
+_ROUTE_INDEX: Dict[Tuple[str, str], List[Tuple[Pattern[str], str]]] = {}
+for _method, _pattern, _name in _ROUTES:
+    _segment = re.match(r"[\w.-]*", _pattern.pattern[2:].replace("\\", ""))
+    _ROUTE_INDEX.setdefault((_method, _segment.group() if _segment else ""), []).append(
+        (_pattern, _name)
+    )
+
+
 def _route(method: str, path: str) -> Tuple[str, Optional[str]]:
     """(operation name, collection) for a REST call; unknown routes keep a low-cardinality name."""
-    for route_method, pattern, name in _ROUTES:
-        if route_method == method:
-            match = pattern.match(path)
-            if match is not None:
-                return name, match.groupdict().get("collection")
-    first = path.strip("/").split("/", 1)[0] or "/"
-    return f"{method} {first}", None
+    first = _first_segment(path)
+    for pattern, name in _ROUTE_INDEX.get((method, first), ()):
+        match = pattern.match(path)
+        if match is not None:
+            return name, match.groupdict().get("collection")
+    return f"{method} {first or '/'}", None
 
 
 def _rest_query(op: Operation, capture_query: str, max_length: int) -> None:
@@ -204,16 +216,40 @@ def _has(message: Any, field: str) -> bool:
         return False
 
 
+#: Per request message type, the search kinds its protocol version has: ``HasField`` on each
+#: directly (a C call), not through ``_has`` (a Python call and a ``try`` per field, per search).
+_KINDS_BY_TYPE: Dict[type, Tuple[Tuple[Tuple[str, str], ...], bool, bool]] = {}
+
+
+def _kinds_of(request: Any) -> Tuple[Tuple[Tuple[str, str], ...], bool, bool]:
+    known = _KINDS_BY_TYPE.get(type(request))
+    if known is None:
+        fields = request.DESCRIPTOR.fields_by_name
+        known = (
+            tuple((field, name) for field, name in _SEARCH_KINDS if field in fields),
+            "filters" in fields,
+            "generative" in fields,
+        )
+        _KINDS_BY_TYPE[type(request)] = known
+    return known
+
+
 def _search_name(request: Any) -> str:
+    kinds, has_filters, has_generative = _kinds_of(request)
     kind = "fetch_objects"
-    for field, name in _SEARCH_KINDS:
-        if _has(request, field):
+    for field, name in kinds:
+        if request.HasField(field):
             kind = name
             break
     else:
-        if request.limit == 1 and _has(request, "filters") and _filters_by_id(request.filters):
+        if (
+            request.limit == 1
+            and has_filters
+            and request.HasField("filters")
+            and _filters_by_id(request.filters)
+        ):
             kind = "fetch_object_by_id"
-    if _has(request, "generative"):
+    if has_generative and request.HasField("generative"):
         return f"generate.{kind}"
     return kind
 
@@ -334,21 +370,23 @@ def _batch_failed(op: Operation, failed: int) -> None:
 
 def read_grpc_response(op: Operation, response: Any) -> None:
     op.status_code = "OK"
-    if op.name == "insert_many" and isinstance(response, dict) and response:
-        _batch_failed(op, len(response))  # {index: error message} of the failed objects
+    name = op.name
+    if name == "insert_many":
+        if isinstance(response, dict) and response:
+            _batch_failed(op, len(response))  # {index: error message} of the failed objects
         return
-    failed = getattr(response, "failed", None)
-    if op.name == "delete_many" and isinstance(failed, int):
-        op.rows_affected = int(getattr(response, "successful", 0))
-        if failed:
-            _batch_failed(op, failed)
+    if name == "delete_many":
+        failed = getattr(response, "failed", None)
+        if isinstance(failed, int):
+            op.rows_affected = int(getattr(response, "successful", 0))
+            if failed:
+                _batch_failed(op, failed)
         return
-    results = getattr(response, "results", None)
-    if results is not None:
-        op.returned_rows = len(results)
-    tenants = getattr(response, "tenants", None)
-    if tenants is not None:
-        op.returned_rows = len(tenants)
+    if not op.detailed:
+        return  # the rows below are span details; the metric needs none of them
+    rows = getattr(response, "tenants" if name == "get_tenants" else "results", None)
+    if rows is not None:
+        op.returned_rows = len(rows)
 
 
 # -- errors -------------------------------------------------------------------------------------
