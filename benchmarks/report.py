@@ -18,6 +18,7 @@ from benchmarks.workloads import (
     BASELINE,
     FLOOR_RECORDING,
     FLOOR_SAMPLED_OUT,
+    FLOOR_SAMPLED_OUT_NO_METER,
     FLOOR_SPAN,
     NO_METER,
 )
@@ -287,7 +288,11 @@ def _quiet_note(
     text = "with an SDK MeterProvider, so the duration metric is still recorded; without one: "
     exact = precise_added(results, client, NO_METER, reference, op)
     if exact is not None:
-        return text + f"{exact[1]:+.1f} µs ({exact[0]:+,.0f} instructions/call)"
+        text += f"{exact[1]:+.1f} µs ({exact[0]:+,.0f} instructions/call)"
+        floor = precise_added(results, client, FLOOR_SAMPLED_OUT_NO_METER, BASELINE, op)
+        if floor is not None:
+            text += f", and the SDK floor of that (a bare sampled-out span) {floor[1]:+.1f} µs"
+        return text
     if reference == BASELINE:
         return text + f"{_overhead(results, client, NO_METER, op):+.1f} µs (timed)"
     added, _ = paired(results, client, NO_METER, reference, op)

@@ -388,7 +388,7 @@ def parse(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser.add_argument("--concurrency-batches", type=int, default=3, help="gathers per block")
     parser.add_argument("--concurrency-rounds", type=int, default=4)
     parser.add_argument("--memory-calls", type=int, default=100_000)
-    parser.add_argument("--weaviate-memory-calls", type=int, default=30_000)
+    parser.add_argument("--weaviate-memory-calls", type=int, default=100_000)
     parser.add_argument("--clients", default="elasticsearch,weaviate")
     parser.add_argument("--seed", type=int, default=6)
     parser.add_argument("--quick", action="store_true", help="smoke run; numbers mean nothing")

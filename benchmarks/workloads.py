@@ -152,6 +152,7 @@ NO_METER = "ours-otel-sampled-out-no-meter"
 FLOOR_SPAN = "floor-span"
 FLOOR_RECORDING = "floor-recording"
 FLOOR_SAMPLED_OUT = "floor-sampled-out"
+FLOOR_SAMPLED_OUT_NO_METER = "floor-sampled-out-no-meter"
 
 
 def _floors(es_spans: bool) -> Tuple[Config, ...]:
@@ -182,6 +183,16 @@ def _floors(es_spans: bool) -> Tuple[Config, ...]:
             (),
             "none",
             es_spans,
+            floor=True,
+        ),
+        Config(
+            FLOOR_SAMPLED_OUT_NO_METER,
+            "SDK floor: a bare span, sampled out (no metric)",
+            "sampled_out",
+            (),
+            "none",
+            es_spans,
+            meter=False,
             floor=True,
         ),
     )
@@ -288,6 +299,7 @@ PRECISE_CONFIGS: Dict[str, Tuple[str, ...]] = {
         "ours-otel-sampled-out",
         NO_METER,
         FLOOR_SAMPLED_OUT,
+        FLOOR_SAMPLED_OUT_NO_METER,
     ),
     "weaviate": (
         BASELINE,
@@ -295,6 +307,7 @@ PRECISE_CONFIGS: Dict[str, Tuple[str, ...]] = {
         "ours-otel-sampled-out",
         NO_METER,
         FLOOR_SAMPLED_OUT,
+        FLOOR_SAMPLED_OUT_NO_METER,
     ),
 }
 
