@@ -198,6 +198,38 @@ def _floors(es_spans: bool) -> Tuple[Config, ...]:
     )
 
 
+#: Ours, the same set for both clients (elasticsearch-py's own spans left on: ours replaces them).
+_OURS: Tuple[Config, ...] = (
+    Config("ours-otel", "ours, OpenTelemetry recording", "recording", ("otel",), "none", True),
+    Config(
+        "ours-otel-sampled-out",
+        "ours, OpenTelemetry sampled out",
+        "sampled_out",
+        ("otel",),
+        "none",
+        True,
+    ),
+    Config(
+        NO_METER,
+        "ours, OpenTelemetry sampled out, no MeterProvider",
+        "sampled_out",
+        ("otel",),
+        "none",
+        True,
+        meter=False,
+    ),
+    Config("ours-otel-no-sdk", "ours, OpenTelemetry, no SDK", "none", ("otel",), "none", True),
+    Config("ours-apm", "ours, Elastic APM", "none", ("apm",), "client", True),
+    Config(
+        "ours-both",
+        "ours, OpenTelemetry + Elastic APM",
+        "recording",
+        ("otel", "apm"),
+        "client",
+        True,
+    ),
+)
+
 ES_CONFIGS: Tuple[Config, ...] = (
     Config(BASELINE, "no tracing (elasticsearch-py spans off)", "none", (), "none", False),
     Config(
@@ -216,68 +248,14 @@ ES_CONFIGS: Tuple[Config, ...] = (
     ),
     Config(APM_REFERENCE, "APM agent, transactions only (no spans)", "none", (), "client", False),
     Config("apm-agent", "APM agent's own Elasticsearch spans", "none", (), "agent", False),
-    Config("ours-otel", "ours, OpenTelemetry recording", "recording", ("otel",), "none", True),
-    Config(
-        "ours-otel-sampled-out",
-        "ours, OpenTelemetry sampled out",
-        "sampled_out",
-        ("otel",),
-        "none",
-        True,
-    ),
-    Config(
-        NO_METER,
-        "ours, OpenTelemetry sampled out, no MeterProvider",
-        "sampled_out",
-        ("otel",),
-        "none",
-        True,
-        meter=False,
-    ),
-    Config("ours-otel-no-sdk", "ours, OpenTelemetry, no SDK", "none", ("otel",), "none", True),
-    Config("ours-apm", "ours, Elastic APM", "none", ("apm",), "client", True),
-    Config(
-        "ours-both",
-        "ours, OpenTelemetry + Elastic APM",
-        "recording",
-        ("otel", "apm"),
-        "client",
-        True,
-    ),
+    *_OURS,
     *_floors(es_spans=False),
 )
 
 WEAVIATE_CONFIGS: Tuple[Config, ...] = (
     Config(BASELINE, "no tracing", "none", (), "none", True),
     Config(APM_REFERENCE, "APM agent, transactions only (no spans)", "none", (), "client", True),
-    Config("ours-otel", "ours, OpenTelemetry recording", "recording", ("otel",), "none", True),
-    Config(
-        "ours-otel-sampled-out",
-        "ours, OpenTelemetry sampled out",
-        "sampled_out",
-        ("otel",),
-        "none",
-        True,
-    ),
-    Config(
-        NO_METER,
-        "ours, OpenTelemetry sampled out, no MeterProvider",
-        "sampled_out",
-        ("otel",),
-        "none",
-        True,
-        meter=False,
-    ),
-    Config("ours-otel-no-sdk", "ours, OpenTelemetry, no SDK", "none", ("otel",), "none", True),
-    Config("ours-apm", "ours, Elastic APM", "none", ("apm",), "client", True),
-    Config(
-        "ours-both",
-        "ours, OpenTelemetry + Elastic APM",
-        "recording",
-        ("otel", "apm"),
-        "client",
-        True,
-    ),
+    *_OURS,
     *_floors(es_spans=True),
 )
 

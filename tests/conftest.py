@@ -61,3 +61,27 @@ def _no_agent_instrumentation_left_behind() -> Iterator[None]:
 @pytest.fixture(params=["aiohttp", "httpxasync"])
 def node_class(request: Any) -> str:
     return str(request.param)
+
+
+@pytest.fixture
+def audit(tracer_provider: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A ``SpanAudit`` on the test's provider: every span started, every ``end()`` call."""
+    from tests.test_reliability_outcomes import SpanAudit
+
+    return SpanAudit(tracer_provider, monkeypatch)
+
+
+@pytest.fixture
+def apm(apm_intake: Any) -> Iterator[Any]:
+    """An ``ApmRecorder``: a real agent client (no compression) sending to the intake."""
+    from tests.test_reliability_outcomes import ApmRecorder
+
+    from instrumentation.testing.apm_server import close_apm_client, make_apm_client
+
+    client = make_apm_client(
+        apm_intake.url, span_compression_enabled=False, server_version=(8, 15, 0)
+    )
+    try:
+        yield ApmRecorder(client, apm_intake)
+    finally:
+        close_apm_client(client)

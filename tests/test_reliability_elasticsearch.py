@@ -27,7 +27,6 @@ from typing import (
     Awaitable,
     Callable,
     Dict,
-    Iterator,
     List,
     Optional,
     Set,
@@ -41,6 +40,7 @@ from tests.test_reliability_outcomes import (
     Arrivals,
     Outcome,
     SpanAudit,
+    Traced,
     apm_outcomes,
     assert_same_outcome,
     cancel_when,
@@ -52,7 +52,6 @@ from tests.test_reliability_outcomes import (
 )
 
 import instrumentation
-from instrumentation.testing.apm_server import close_apm_client, make_apm_client
 from instrumentation.testing.elasticsearch_server import ElasticsearchStandIn
 
 DOCS = [{"title": "Alien"}, {"title": "Heat"}, {"title": "Up"}]
@@ -376,30 +375,6 @@ async def env(elasticsearch_server: Any) -> AsyncIterator[Env]:
     environment = Env(elasticsearch_server)
     yield environment
     await environment.close()
-
-
-@pytest.fixture
-def audit(tracer_provider: Any, monkeypatch: pytest.MonkeyPatch) -> SpanAudit:
-    return SpanAudit(tracer_provider, monkeypatch)
-
-
-@pytest.fixture
-def apm(apm_intake: Any) -> Iterator[ApmRecorder]:
-    client = make_apm_client(
-        apm_intake.url, span_compression_enabled=False, server_version=(8, 15, 0)
-    )
-    try:
-        yield ApmRecorder(client, apm_intake)
-    finally:
-        close_apm_client(client)
-
-
-class Traced:
-    """What the instrumented run left: OpenTelemetry spans and, with an agent, APM spans."""
-
-    def __init__(self) -> None:
-        self.spans: List[Any] = []
-        self.apm_spans: List[Dict[str, Any]] = []
 
 
 async def run_plain_traced_plain(

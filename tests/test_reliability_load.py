@@ -119,11 +119,6 @@ async def es() -> AsyncIterator[AsyncElasticsearch]:
         yield client
 
 
-@pytest.fixture
-def audit(tracer_provider: Any, monkeypatch: pytest.MonkeyPatch) -> SpanAudit:
-    return SpanAudit(tracer_provider, monkeypatch)
-
-
 # -- 10,000 operations --------------------------------------------------------------------------
 async def test_ten_thousand_concurrent_operations_each_get_one_span_under_the_right_parent(
     instrumented: Any,

@@ -29,6 +29,7 @@ from typing import Any, Awaitable, Callable, Dict, Iterator, List, Mapping, Opti
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.trace import StatusCode
+from tests.conftest import duration_points
 
 #: Keys whose values differ between two identical calls: timings and the HTTP Date header.
 VOLATILE_KEYS = frozenset({"date", "duration", "elapsed_seconds", "took"})
@@ -284,6 +285,14 @@ class ApmRecorder:
         return spans
 
 
+class Traced:
+    """What the instrumented run left: OpenTelemetry spans and, with an agent, APM spans."""
+
+    def __init__(self) -> None:
+        self.spans: List[Any] = []
+        self.apm_spans: List[Dict[str, Any]] = []
+
+
 def apm_outcomes(spans: List[Dict[str, Any]]) -> List[Tuple[str, str]]:
     """(name, outcome) of each APM span, sorted."""
     return sorted((span["name"], span["outcome"]) for span in spans)
@@ -294,17 +303,8 @@ def expected_apm_outcomes(spans: Any) -> List[Tuple[str, str]]:
     return sorted((name, "success" if error is None else "failure") for name, error in spans)
 
 
-def metric_points(reader: Any) -> List[Any]:
-    data = reader.get_metrics_data()
-    points: List[Any] = []
-    if data is None:
-        return points
-    for resource in data.resource_metrics:
-        for scope in resource.scope_metrics:
-            for metric in scope.metrics:
-                if metric.name == "db.client.operation.duration":
-                    points.extend(metric.data.data_points)
-    return points
+#: The duration metric's data points (one shared reader of them, in conftest).
+metric_points = duration_points
 
 
 # -- the tools can fail ---------------------------------------------------------------------------

@@ -61,11 +61,6 @@ async def movies(weaviate_server: WeaviateStandIn) -> AsyncIterator[Any]:
         yield collection
 
 
-@pytest.fixture
-def audit(tracer_provider: Any, monkeypatch: pytest.MonkeyPatch) -> SpanAudit:
-    return SpanAudit(tracer_provider, monkeypatch)
-
-
 async def calls(es: AsyncElasticsearch, movies: Any) -> List[Outcome]:
     """The application's calls: successes and a failure, on both clients."""
     outcomes = []

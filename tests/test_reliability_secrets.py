@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any, Callable, Dict, Iterable, Iterator, List
+from typing import Any, Callable, Dict, Iterable, List
 from urllib.parse import quote
 
 import pytest
@@ -25,7 +25,6 @@ import weaviate.classes as wvc
 from elasticsearch import AsyncElasticsearch
 from tests.test_reliability_outcomes import ApmRecorder, outcome_of
 
-from instrumentation.testing.apm_server import close_apm_client, make_apm_client
 from instrumentation.testing.weaviate_server import WeaviateStandIn, connect_async_client
 
 MODES = ["omit", "sanitize", "raw"]
@@ -54,17 +53,6 @@ def assert_absent(text: str, secrets: Iterable[str]) -> None:
     for secret in secrets:
         for form in forms(secret):
             assert form not in text, f"secret {secret!r} exported (as {form!r})"
-
-
-@pytest.fixture
-def apm(apm_intake: Any) -> Iterator[ApmRecorder]:
-    client = make_apm_client(
-        apm_intake.url, span_compression_enabled=False, server_version=(8, 15, 0)
-    )
-    try:
-        yield ApmRecorder(client, apm_intake)
-    finally:
-        close_apm_client(client)
 
 
 # -- Elasticsearch --------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Awaitable, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, AsyncIterator, Awaitable, Callable, Dict, List, Optional, Tuple
 
 import grpc
 import pytest
@@ -27,6 +27,7 @@ from tests.test_reliability_outcomes import (
     Arrivals,
     Outcome,
     SpanAudit,
+    Traced,
     apm_outcomes,
     assert_same_outcome,
     cancel_when,
@@ -39,7 +40,6 @@ from tests.test_reliability_outcomes import (
 from weaviate.classes.init import AdditionalConfig, Timeout
 
 import instrumentation
-from instrumentation.testing.apm_server import close_apm_client, make_apm_client
 from instrumentation.testing.weaviate_server import WeaviateStandIn, connect_async_client
 
 PROPS = [
@@ -327,30 +327,6 @@ async def env(weaviate_server: WeaviateStandIn) -> AsyncIterator[Env]:
     environment = Env(weaviate_server)
     yield environment
     await environment.close()
-
-
-@pytest.fixture
-def audit(tracer_provider: Any, monkeypatch: pytest.MonkeyPatch) -> SpanAudit:
-    return SpanAudit(tracer_provider, monkeypatch)
-
-
-@pytest.fixture
-def apm(apm_intake: Any) -> Iterator[ApmRecorder]:
-    client = make_apm_client(
-        apm_intake.url, span_compression_enabled=False, server_version=(8, 15, 0)
-    )
-    try:
-        yield ApmRecorder(client, apm_intake)
-    finally:
-        close_apm_client(client)
-
-
-class Traced:
-    """What the instrumented run left: OpenTelemetry spans and, with an agent, APM spans."""
-
-    def __init__(self) -> None:
-        self.spans: List[Any] = []
-        self.apm_spans: List[Dict[str, Any]] = []
 
 
 async def run_plain_traced_plain(

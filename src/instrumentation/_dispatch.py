@@ -62,7 +62,8 @@ class Backend(Protocol):
     name: str
 
     def wants(self) -> bool:
-        """Whether this backend could record anything right now; asked on every call, so cheap."""
+        """Whether to record a call now: this backend could record it, and instrumentation is not
+        suppressed (``suppressed()``). Asked before every call, so cheap; must never raise."""
 
     def start(self, op: Operation) -> Any:
         """Begin recording ``op``; return a handle, or ``None`` when there is nothing to record.
@@ -85,19 +86,21 @@ class Backend(Protocol):
 class Dispatcher:
     """Fans one operation out to every active backend; a failing backend never stops the others."""
 
-    __slots__ = ("backends",)
+    __slots__ = ("backends", "wants")
 
     def __init__(self, backends: Sequence[Backend]) -> None:
         self.backends: Tuple[Backend, ...] = tuple(backends)
+        #: Whether to trace a call at all; the clients ask it before building anything. With one
+        #: backend (the common case) it is that backend's own ``wants``: no call in between.
+        self.wants: Callable[[], bool] = (
+            self.backends[0].wants if len(self.backends) == 1 else self._any_wants
+        )
 
-    def wants(self) -> bool:
-        """Whether to trace a call at all: instrumentation is not suppressed
-        (``opentelemetry.instrumentation.utils.suppress_instrumentation``) and a backend could
-        record it."""
+    def _any_wants(self) -> bool:
         for backend in self.backends:
             try:
                 if backend.wants():
-                    return not suppressed()
+                    return True
             except Exception as exc:
                 report(exc, f"{backend.name} backend")
         return False

@@ -24,6 +24,8 @@ from elasticapm.context.contextvars import ContextVarsContext
 from elasticapm.traces import BaseSpan, DroppedSpan, execution_context
 
 from instrumentation._config import Settings
+from instrumentation._dispatch import suppressed
+from instrumentation._guard import report
 from instrumentation._operation import AttributeValue, Operation
 
 SPAN_TYPE = "db"
@@ -96,10 +98,16 @@ class ElasticApmBackend:
         self._own_transactions = settings.apm_transactions
 
     def wants(self) -> bool:
-        transaction = _current_transaction(None)
-        if transaction is None or transaction.ended_time is not None:
-            return self._own_transactions and elasticapm.get_client() is not None
-        return bool(transaction.is_sampled) and not transaction.pause_sampling
+        try:
+            transaction = _current_transaction(None)
+            if transaction is None or transaction.ended_time is not None:
+                live = self._own_transactions and elasticapm.get_client() is not None
+            else:
+                live = bool(transaction.is_sampled) and not transaction.pause_sampling
+            return live and not suppressed()
+        except Exception as exc:  # never, but this runs before every call: stay out of its way
+            report(exc, "apm backend")
+            return False
 
     # -- start ---------------------------------------------------------------------------------
     def start(self, op: Operation) -> Optional[_Handle]:

@@ -21,6 +21,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from instrumentation import _attributes as A
 from instrumentation._config import Settings
+from instrumentation._dispatch import suppressed
 from instrumentation._guard import report
 from instrumentation._operation import AttributeValue, Operation
 from instrumentation._version import __version__
@@ -146,7 +147,11 @@ class OpenTelemetryBackend:
             and getattr(self._metrics_module, "_METER_PROVIDER", _UNKNOWN) is None
         ):
             return False  # the common "no SDK at all": two attribute reads, no call
-        return self._tracing() or self._metrics()
+        try:
+            return (self._tracing() or self._metrics()) and not suppressed()
+        except Exception as exc:  # never, but this runs before every call: stay out of its way
+            report(exc, "otel backend")
+            return False
 
     # -- start ---------------------------------------------------------------------------------
     def _start_attributes(self, op: Operation) -> Tuple[str, Attributes]:
