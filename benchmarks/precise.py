@@ -2,8 +2,9 @@
 
 CPU time per block swings by a factor of two between identical blocks on a noisy (virtual)
 machine, so a budget of a few microseconds cannot be told apart from noise by timing. Instruction
-counts can: callgrind counts every user-space instruction the client process executes, and the
-same calls give the same count to within a fraction of a percent, whatever else the machine does.
+counts can: callgrind counts every user-space instruction the client process executes, and with
+a fixed hash seed the same calls give the same count to within a few instructions a call,
+whatever else the machine does.
 
 Each (configuration, operation) runs in a fresh client process under
 ``valgrind --tool=callgrind --instr-atstart=no``, against the same stand-in servers as the rest of
@@ -62,6 +63,9 @@ def count(
             "--callgrind-out-file=/dev/null",
         ],
         log_name=f"callgrind-{client}-{name}-{op}",
+        # A fixed hash seed: with a random one, dict layouts (and so instruction counts) differ
+        # from process to process by about a thousand instructions a call; fixed, by a handful.
+        env={"PYTHONHASHSEED": "0"},
     )
     ready = worker.read()
     pid = int(ready["pid"])
@@ -94,7 +98,9 @@ def run(
     log(f"{client}: precise phase, {len(tasks)} callgrind processes of {calls} calls")
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         counted = list(
-            pool.map(lambda task: count(process_class, client, *task, servers, calls), tasks)
+            pool.map(
+                lambda task: count(process_class, client, task[0], task[1], servers, calls), tasks
+            )
         )
     instructions: Dict[str, Dict[str, float]] = {name: {} for name in names}
     for (name, op), value in zip(tasks, counted):

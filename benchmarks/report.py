@@ -572,8 +572,8 @@ def markdown(results: Dict[str, Any]) -> str:
             "### Instructions per call (callgrind)",
             "",
             "User-space instructions per call, counted by callgrind over one block of "
-            f"{_precise_calls(results)} calls in a fresh process (repeatable to a fraction of a "
-            "percent, unlike CPU time here). µs: the added instructions at the baseline's own "
+            f"{_precise_calls(results)} calls in a fresh process with a fixed hash seed "
+            "(repeatable to a few instructions a call, unlike CPU time here). µs: the added instructions at the baseline's own "
             "rate on this machine (its instructions per call / its CPU µs per call).",
             "",
             *precise_rows,

@@ -72,10 +72,16 @@ def _python() -> str:
 class Process:
     """A child speaking one JSON line per command over stdin/stdout."""
 
-    def __init__(self, args: Sequence[str], log_name: str, prefix: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        args: Sequence[str],
+        log_name: str,
+        prefix: Sequence[str] = (),
+        env: Optional[Dict[str, str]] = None,
+    ) -> None:
         LOGS.mkdir(parents=True, exist_ok=True)
         self.log = open(LOGS / f"{log_name}.log", "w")
-        env = dict(os.environ, PYTHONWARNINGS="ignore")
+        env = dict(os.environ, PYTHONWARNINGS="ignore", **(env or {}))
         self.proc = subprocess.Popen(
             [*prefix, _python(), *args],
             cwd=ROOT,
@@ -135,12 +141,14 @@ class Worker(Process):
         warmup: int,
         prefix: Sequence[str] = (),
         log_name: Optional[str] = None,
+        env: Optional[Dict[str, str]] = None,
     ) -> None:
         spec = {"client": client, "config": cfg.name, "servers": servers, "warmup": warmup}
         super().__init__(
             ["-m", "benchmarks.client", json.dumps(spec)],
             log_name or f"{client}-{cfg.name}",
             prefix,
+            env,
         )
         self.cfg = cfg
 
