@@ -117,7 +117,24 @@ def set_up(cfg: Config, client: str, servers: Dict[str, Any]) -> Recorders:
         import instrumentation
 
         instrumentation.instrument(clients=[client], backends=list(cfg.ours))
+    if cfg.floor == "wrapt":
+        patch_through(client)
     return recorders
+
+
+def patch_through(client: str) -> None:
+    """Our patch table for ``client``, each row's wrapper replaced by one that only calls through:
+    what wrapt costs on the same functions, the floor of any wrapt-based instrumentation."""
+    import importlib
+
+    from instrumentation._core import CLIENT_MODULES
+    from instrumentation._patching import Patch, Patcher
+
+    def through(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        return wrapped(*args, **kwargs)
+
+    table = importlib.import_module(CLIENT_MODULES[client]).PATCHES
+    Patcher().apply(tuple(Patch(row.module, row.path, through) for row in table))
 
 
 async def run_calls(call: Call, calls: int, concurrency: int, apm: Any) -> None:
@@ -299,7 +316,7 @@ def serve(spec: Dict[str, Any], out: TextIO) -> None:
     loop = asyncio.new_event_loop()
     workload = Workload()
     loop.run_until_complete(workload.open(spec["client"], spec["servers"]))
-    if cfg.floor:
+    if cfg.floor == "sdk":
         workload.calls = floored(workload.calls)
     for call in workload.calls.values():
         loop.run_until_complete(run_calls(call, spec["warmup"], 1, recorders.apm))

@@ -74,10 +74,11 @@ class Config(NamedTuple):
     client exists, its own instrumentation off). ``es_spans``: elasticsearch-py's own spans left
     on (its default); off through ``OTEL_PYTHON_INSTRUMENTATION_ELASTICSEARCH_ENABLED=false``.
     ``meter``: with an SDK, also an SDK ``MeterProvider`` (our duration metric is recorded).
-    ``floor``: no instrumentation; instead the benchmark itself wraps each call in the least any
-    OpenTelemetry instrumentation must do to record what ours records (``FLOOR_SPANS``): one
-    CLIENT span with the same attributes, current during the call, and the duration histogram.
-    What that costs is the SDK's, not ours: the floor under any budget.
+    ``floor``: no instrumentation. ``"sdk"``: instead the benchmark itself wraps each call in the
+    least any OpenTelemetry instrumentation must do to record what ours records (``FLOOR_SPANS``):
+    one CLIENT span with the same attributes, current during the call, and the duration histogram.
+    ``"wrapt"``: the functions ours patches are patched with wrapt wrappers that do nothing but
+    call through. What either costs is the SDK's or wrapt's, not ours: a floor under the budgets.
     """
 
     name: str
@@ -87,7 +88,7 @@ class Config(NamedTuple):
     apm: str
     es_spans: bool
     meter: bool = True
-    floor: bool = False
+    floor: str = ""
 
 
 #: What the floor configurations record per call, the same attributes as ours records for the
@@ -153,6 +154,7 @@ FLOOR_SPAN = "floor-span"
 FLOOR_RECORDING = "floor-recording"
 FLOOR_SAMPLED_OUT = "floor-sampled-out"
 FLOOR_SAMPLED_OUT_NO_METER = "floor-sampled-out-no-meter"
+FLOOR_WRAPT = "floor-wrapt"
 
 
 def _floors(es_spans: bool) -> Tuple[Config, ...]:
@@ -165,7 +167,7 @@ def _floors(es_spans: bool) -> Tuple[Config, ...]:
             "none",
             es_spans,
             meter=False,
-            floor=True,
+            floor="sdk",
         ),
         Config(
             FLOOR_RECORDING,
@@ -174,7 +176,7 @@ def _floors(es_spans: bool) -> Tuple[Config, ...]:
             (),
             "none",
             es_spans,
-            floor=True,
+            floor="sdk",
         ),
         Config(
             FLOOR_SAMPLED_OUT,
@@ -183,7 +185,16 @@ def _floors(es_spans: bool) -> Tuple[Config, ...]:
             (),
             "none",
             es_spans,
-            floor=True,
+            floor="sdk",
+        ),
+        Config(
+            FLOOR_WRAPT,
+            "wrapt floor: our patch points wrapped by do-nothing wrapt wrappers (no SDK)",
+            "none",
+            (),
+            "none",
+            True,
+            floor="wrapt",
         ),
         Config(
             FLOOR_SAMPLED_OUT_NO_METER,
@@ -193,7 +204,7 @@ def _floors(es_spans: bool) -> Tuple[Config, ...]:
             "none",
             es_spans,
             meter=False,
-            floor=True,
+            floor="sdk",
         ),
     )
 
@@ -278,6 +289,7 @@ PRECISE_CONFIGS: Dict[str, Tuple[str, ...]] = {
         NO_METER,
         FLOOR_SAMPLED_OUT,
         FLOOR_SAMPLED_OUT_NO_METER,
+        FLOOR_WRAPT,
     ),
     "weaviate": (
         BASELINE,
@@ -286,6 +298,7 @@ PRECISE_CONFIGS: Dict[str, Tuple[str, ...]] = {
         NO_METER,
         FLOOR_SAMPLED_OUT,
         FLOOR_SAMPLED_OUT_NO_METER,
+        FLOOR_WRAPT,
     ),
 }
 
