@@ -41,7 +41,8 @@ docs: $(VENV)/.installed
 	$(VENV)/bin/pip install -q -e '.[docs]'
 	$(VENV)/bin/mkdocs build --strict --site-dir site
 
-# A few minutes: stand-in servers in their own process, one client process per configuration;
+# About 12 minutes: stand-in servers in their own process, one client process per configuration
+# plus a callgrind phase (benchmarks/precise.py);
 # writes benchmarks/results/ and the tables of docs/performance.md (see benchmarks/run.py).
 bench: $(VENV)/.installed
 	$(VENV)/bin/pip install -q -e '.[bench]'
