@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 import instrumentation
+from instrumentation import _config
 from instrumentation._config import build_settings
 
 
@@ -47,9 +48,33 @@ def test_environment_supplies_options_and_keywords_win() -> None:
     assert build_settings(capture_query="omit", env=env).capture_query == "omit"
 
 
-def test_bad_environment_value_raises() -> None:
-    with pytest.raises(ValueError, match="capture_query"):
-        build_settings(env={"OTEL_PYTHON_INSTRUMENTATION_SEARCH_CAPTURE_QUERY": "all"})
+@pytest.mark.parametrize(
+    ("variable", "value", "field", "default"),
+    [
+        ("CAPTURE_QUERY", "all", "capture_query", "sanitize"),
+        ("QUERY_MAX_LENGTH", "huge", "query_max_length", 2048),
+        ("QUERY_MAX_LENGTH", "3", "query_max_length", 2048),
+        ("BACKENDS", "otel,zipkin", "backends", None),
+        ("RECORD_RETURNED_ROWS", "maybe", "record_returned_rows", False),
+        ("APM_TRANSACTIONS", "2", "apm_transactions", False),
+    ],
+)
+def test_bad_environment_value_warns_and_uses_the_default(
+    variable: str,
+    value: str,
+    field: str,
+    default: object,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_config, "_warned", set())  # warned once per process: start afresh
+    name = "OTEL_PYTHON_INSTRUMENTATION_SEARCH_" + variable
+    settings = build_settings(env={name: value})
+    assert build_settings(env={name: value}) == settings  # asked again (another instrumentor)
+    assert getattr(settings, field) == default
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert name in warnings[0] and repr(value) in warnings[0] and "default" in warnings[0]
 
 
 def test_defaults_are_safe() -> None:

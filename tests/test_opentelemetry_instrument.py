@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 APPS = Path(__file__).parent / "apps"
 OTEL_INSTRUMENT = Path(sys.executable).parent / "opentelemetry-instrument"
@@ -15,6 +15,11 @@ OTEL_INSTRUMENT = Path(sys.executable).parent / "opentelemetry-instrument"
 
 def run_instrumented(app: str, env: Dict[str, str]) -> List[Dict[str, Any]]:
     """Run ``app`` under opentelemetry-instrument with the console exporter; return its spans."""
+    return run_instrumented_with_stderr(app, env)[0]
+
+
+def run_instrumented_with_stderr(app: str, env: Dict[str, str]) -> Tuple[List[Dict[str, Any]], str]:
+    """``run_instrumented``, and what the process wrote to stderr (warnings, loader errors)."""
     full_env = {
         **os.environ,
         "OTEL_TRACES_EXPORTER": "console",
@@ -39,7 +44,7 @@ def run_instrumented(app: str, env: Dict[str, str]) -> List[Dict[str, Any]]:
         span, end = decoder.raw_decode(text, position)
         spans.append(span)
         position = text.find("{", end)
-    return spans
+    return spans, done.stderr
 
 
 def test_opentelemetry_instrument_traces_async_elasticsearch(elasticsearch_server: Any) -> None:

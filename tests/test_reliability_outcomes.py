@@ -249,7 +249,7 @@ def status_of(span: ReadableSpan) -> Optional[str]:
     error_type = (span.attributes or {}).get("error.type")
     if span.status.status_code is StatusCode.ERROR:
         assert error_type is not None, f"{span.name}: ERROR without error.type"
-        assert span.status.description == error_type
+        assert span.status.description, f"{span.name}: ERROR without a reason"
         return str(error_type)
     assert span.status.status_code is StatusCode.UNSET, span.status
     assert error_type is None, f"{span.name}: error.type {error_type!r} on a successful span"

@@ -10,8 +10,20 @@ ever has to raise while a traced call is in flight.
 
 from __future__ import annotations
 
+import logging
 import os
-from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    List,
+    Mapping,
+    NamedTuple,
+    Optional,
+    Sequence,
+    Set,
+    Tuple,
+)
 
 from instrumentation._operation import Operation
 
@@ -20,6 +32,9 @@ CAPTURE_MODES = ("omit", "sanitize", "raw")
 KNOWN_BACKENDS = ("otel", "apm")
 KNOWN_CLIENTS = ("elasticsearch", "weaviate")
 DEFAULT_QUERY_MAX_LENGTH = 2048
+logger = logging.getLogger("instrumentation")
+#: (variable, bad value) pairs already warned about.
+_warned: Set[Tuple[str, str]] = set()
 
 RequestHook = Callable[[Any, Operation], None]
 ResponseHook = Callable[[Any, Operation, Any], None]
@@ -187,6 +202,75 @@ def semconv_dup_from_env(env: Mapping[str, str]) -> bool:
     return "database/dup" in (part.strip() for part in opt_in.split(","))
 
 
+def _tracer_provider(value: Any, option: str) -> Any:
+    if value is not None and not callable(getattr(value, "get_tracer", None)):
+        raise ValueError(f"{option} must be a TracerProvider, got {type(value).__name__}")
+    return value
+
+
+def _meter_provider(value: Any, option: str) -> Any:
+    if value is not None and not callable(getattr(value, "get_meter", None)):
+        raise ValueError(f"{option} must be a MeterProvider, got {type(value).__name__}")
+    return value
+
+
+def _capture_mode(value: Any, option: str) -> str:
+    if not isinstance(value, str) or value.strip().lower() not in CAPTURE_MODES:
+        raise ValueError(f"{option} must be one of {', '.join(CAPTURE_MODES)}, got {value!r}")
+    return value.strip().lower()
+
+
+def _max_length(value: Any, option: str) -> int:
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        length = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{option} must be an integer, got {value!r}") from None
+    if length < 16:
+        raise ValueError(f"{option} must be at least 16, got {length}")
+    return length
+
+
+def _backends(value: Any, option: str) -> Tuple[str, ...]:
+    return _names(value, KNOWN_BACKENDS, option)
+
+
+def _option(
+    keyword: str,
+    value: Any,
+    env: Mapping[str, str],
+    key: str,
+    parse: Callable[[Any, str], Any],
+    default: Any,
+) -> Any:
+    """A keyword's value, else its environment variable's, else ``default``, parsed.
+
+    A bad keyword raises ``ValueError`` naming it: the caller wrote it and can fix it. A bad
+    environment variable only logs a warning and the default is used: it is read under
+    ``opentelemetry-instrument`` too, where a raise would stop every instrumentor after ours (the
+    OpenTelemetry convention for ``OTEL_*`` variables).
+    """
+    if value is not None:
+        return parse(value, keyword)
+    raw = _from_env(env, key)
+    if raw is None:
+        return default
+    try:
+        return parse(raw, ENV_PREFIX + key)
+    except ValueError:
+        if (key, raw) in _warned:  # every instrumentor reads the variables: say it once
+            return default
+        _warned.add((key, raw))
+        logger.warning(
+            "invalid value %r for %s; using the default (%s)",
+            raw,
+            ENV_PREFIX + key,
+            "every available backend" if default is None else default,
+        )
+        return default
+
+
 def build_settings(
     *,
     backends: Any = None,
@@ -201,7 +285,8 @@ def build_settings(
     env: Optional[Mapping[str, str]] = None,
     **unknown: Any,
 ) -> Settings:
-    """Validate keyword options over environment variables; raise ``ValueError`` on bad input."""
+    """Validate keyword options (``ValueError`` on a bad one) over environment variables (a warning
+    and the default on a bad one)."""
     if env is None:
         env = os.environ
     # opentelemetry-instrument passes these to every instrumentor; they are not ours to reject.
@@ -209,44 +294,28 @@ def build_settings(
         unknown.pop(key, None)
     if unknown:
         raise ValueError(f"unknown option(s): {', '.join(sorted(unknown))}")
-
-    if backends is None:
-        backends = _from_env(env, "BACKENDS")
-    chosen = None if backends is None else _names(backends, KNOWN_BACKENDS, "backend")
-
-    if capture_query is None:
-        capture_query = _from_env(env, "CAPTURE_QUERY") or "sanitize"
-    if not isinstance(capture_query, str) or capture_query.lower() not in CAPTURE_MODES:
-        raise ValueError(
-            f"capture_query must be one of {', '.join(CAPTURE_MODES)}, got {capture_query!r}"
-        )
-
-    if query_max_length is None:
-        query_max_length = _from_env(env, "QUERY_MAX_LENGTH") or DEFAULT_QUERY_MAX_LENGTH
-    try:
-        if isinstance(query_max_length, bool):
-            raise TypeError
-        max_length = int(query_max_length)
-    except (TypeError, ValueError):
-        raise ValueError(f"query_max_length must be an integer, got {query_max_length!r}") from None
-    if max_length < 16:
-        raise ValueError(f"query_max_length must be at least 16, got {max_length}")
-
-    if record_returned_rows is None:
-        record_returned_rows = _from_env(env, "RECORD_RETURNED_ROWS") or False
-
-    if apm_transactions is None:
-        apm_transactions = _from_env(env, "APM_TRANSACTIONS") or False
-
     return Settings(
-        backends=chosen,
-        capture_query=capture_query.lower(),
-        query_max_length=max_length,
-        record_returned_rows=_bool(record_returned_rows, "record_returned_rows"),
-        apm_transactions=_bool(apm_transactions, "apm_transactions"),
+        backends=_option("backends", backends, env, "BACKENDS", _backends, None),
+        capture_query=_option(
+            "capture_query", capture_query, env, "CAPTURE_QUERY", _capture_mode, "sanitize"
+        ),
+        query_max_length=_option(
+            "query_max_length",
+            query_max_length,
+            env,
+            "QUERY_MAX_LENGTH",
+            _max_length,
+            DEFAULT_QUERY_MAX_LENGTH,
+        ),
+        record_returned_rows=_option(
+            "record_returned_rows", record_returned_rows, env, "RECORD_RETURNED_ROWS", _bool, False
+        ),
+        apm_transactions=_option(
+            "apm_transactions", apm_transactions, env, "APM_TRANSACTIONS", _bool, False
+        ),
         semconv_dup=semconv_dup_from_env(env),
-        tracer_provider=tracer_provider,
-        meter_provider=meter_provider,
+        tracer_provider=_tracer_provider(tracer_provider, "tracer_provider"),
+        meter_provider=_meter_provider(meter_provider, "meter_provider"),
         request_hook=_hook(request_hook, "request_hook"),
         response_hook=_hook(response_hook, "response_hook"),
     )

@@ -31,6 +31,7 @@ class Operation:
         "namespace",
         "parameters",
         "query_text",
+        "reason",
         "returned_rows",
         "rows_affected",
         "server_address",
@@ -70,6 +71,9 @@ class Operation:
         self.status_code: Optional[str] = None
         #: Set when the operation failed: ``error.type`` (status code, exception class, ...).
         self.error_type: Optional[str] = None
+        #: The server's reason for the failure, as it said it (backends scrub it per capture mode):
+        #: Elasticsearch's first root cause, Weaviate's error message or gRPC details.
+        self.reason: Optional[str] = None
         #: Failed items of a partially failed batch, and the attribute that carries the count.
         self.failed_count: Optional[int] = None
         self.failed_count_key: Optional[str] = None
@@ -78,7 +82,9 @@ class Operation:
         #: Client-specific attributes (``elasticsearch.node.name``, ``weaviate.tenant``, ...).
         self.attributes: Optional[Dict[str, AttributeValue]] = None
         #: False for operations that contain other traced operations (helper calls such as
-        #: ``async_bulk``): a backend must not silence what happens inside them.
+        #: ``async_bulk``): not a database call of their own (an INTERNAL span, no ``db.system``,
+        #: no duration metric, no APM ``db`` span), and a backend must not silence what happens
+        #: inside them.
         self.leaf = True
 
     @property
@@ -100,10 +106,12 @@ class Operation:
             self.attributes = {}
         self.attributes[key] = value
 
-    def fail(self, error_type: str) -> None:
+    def fail(self, error_type: str, reason: Optional[str] = None) -> None:
         """Mark the operation failed; the first cause recorded wins."""
         if self.error_type is None:
             self.error_type = error_type
+            if reason:
+                self.reason = reason
 
     def __repr__(self) -> str:
         return f"<Operation {self.system} {self.summary!r} error={self.error_type!r}>"

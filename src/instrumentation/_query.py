@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import json
+import re
 import uuid
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -239,3 +240,35 @@ def capture(body: Any, mode: str, max_length: int) -> Optional[str]:
         return bound(_text(body, keep, max_length), max_length)
     except Exception:  # capture must never break a call; an unreadable body is just "?"
         return PLACEHOLDER
+
+
+# -- failure reasons ----------------------------------------------------------------------------
+#: Upper bound of a span's status description (the server's reason), in every capture mode.
+REASON_MAX_LENGTH = 512
+#: What a server's error message can echo of the user's documents and queries.
+_ECHOES = (
+    # Elasticsearch's mapping errors end with the start of the offending value.
+    (re.compile(r"\.?\s*Preview of field's value:.*", re.S), ""),
+    # ... and date / number parsing errors quote it in brackets.
+    (re.compile(r"(failed to parse date field|unable to parse date) \[[^\]]*\]"), r"\1 [?]"),
+    (re.compile(r"(value) \[[^\]]*\]"), r"\1 [?]"),
+    # A quoted literal: 'abc' or "abc" (an apostrophe inside a word, as in "can't", is no quote).
+    (re.compile(r"(?<![A-Za-z])'[^'\n]*'"), "'?'"),
+    (re.compile(r'"[^"\n]*"'), '"?"'),
+)
+
+
+def scrub_reason(text: str, mode: str) -> str:
+    """A server's error message for a span's status: bounded, and in every mode but ``raw``
+    stripped of the document and query values it can echo (quoted literals become ``'?'``).
+
+    What is kept: the error type, field, index and collection names outside quotes, and the
+    message's wording. Never raises.
+    """
+    try:
+        if mode != "raw":
+            for pattern, replacement in _ECHOES:
+                text = pattern.sub(replacement, text)
+        return bound(text.strip(), REASON_MAX_LENGTH)
+    except Exception:  # a reason is a nicety: never let it cost the span
+        return "?"

@@ -30,6 +30,9 @@ from instrumentation._operation import AttributeValue, Operation
 
 SPAN_TYPE = "db"
 SPAN_ACTION = "query"
+#: The span type of a helper (``async_bulk``, ...): application code that contains database calls,
+#: not a database call itself, so Kibana counts each dependency once, through the calls inside.
+HELPER_SPAN_TYPE = "app"
 #: ``transaction.type`` of the transactions started with ``apm_transactions``.
 TRANSACTION_TYPE = "db"
 BATCH_SIZE_LABEL = "db.operation.batch.size"
@@ -128,11 +131,11 @@ class ElasticApmBackend:
         )
         span = transaction.begin_span(
             op.summary,
-            SPAN_TYPE,
+            SPAN_TYPE if leaf else HELPER_SPAN_TYPE,
             context={},
             leaf=leaf,
             span_subtype=op.system,
-            span_action=SPAN_ACTION,
+            span_action=SPAN_ACTION if leaf else None,
             sync=False,
             auto_activate=False,
         )

@@ -13,6 +13,7 @@ started; with a sampler that drops the span, only the metric's attributes are re
 from __future__ import annotations
 
 import os
+import traceback
 from time import perf_counter
 from typing import Any, Dict, Optional, Tuple
 
@@ -24,7 +25,8 @@ from instrumentation._config import Settings
 from instrumentation._dispatch import suppressed
 from instrumentation._guard import report
 from instrumentation._operation import AttributeValue, Operation
-from instrumentation._version import __version__
+from instrumentation._query import scrub_reason
+from instrumentation._version import SCOPE_NAME, __version__
 
 _metrics_internal: Any
 try:  # where the API keeps the global meter provider; see _Liveness
@@ -107,10 +109,10 @@ class OpenTelemetryBackend:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.tracer = trace.get_tracer(
-            "instrumentation", __version__, settings.tracer_provider, schema_url=_SCHEMA_URL
+            SCOPE_NAME, __version__, settings.tracer_provider, schema_url=_SCHEMA_URL
         )
         meter = metrics.get_meter(
-            "instrumentation", __version__, settings.meter_provider, schema_url=_SCHEMA_URL
+            SCOPE_NAME, __version__, settings.meter_provider, schema_url=_SCHEMA_URL
         )
         self.duration = meter.create_histogram(
             A.DB_CLIENT_OPERATION_DURATION,
@@ -157,7 +159,13 @@ class OpenTelemetryBackend:
     def _start_attributes(self, op: Operation) -> Tuple[str, Attributes]:
         key = (op.system, op.name, op.collection)
         cached = self._names.get(key)
-        if cached is None:
+        if cached is None and not op.leaf:
+            # A helper (async_bulk, ...): no database call of its own, so no db.* attributes that
+            # would make a backend count it as one; its totals are set when it ends.
+            cached = (op.summary, {})
+            if len(self._names) < _CACHE_LIMIT:
+                self._names[key] = cached
+        elif cached is None:
             summary = op.summary
             attributes: Attributes = {
                 A.DB_SYSTEM_NAME: op.system,
@@ -180,14 +188,19 @@ class OpenTelemetryBackend:
         return cached
 
     def start(self, op: Operation) -> Optional[_Handle]:
-        metrics = self._metrics()
+        # A helper contains database calls but is none: no duration point of its own.
+        metrics = op.leaf and self._metrics()
         if not self._tracing():
             # No tracer SDK: no span at all, only the metric (when a meter SDK records it).
             return _Handle(None, False, False, True) if metrics else None
         cached = self._names.get((op.system, op.name, op.collection))
         if cached is None or op.parameters:
             cached = self._start_attributes(op)
-        span = self.tracer.start_span(cached[0], kind=SpanKind.CLIENT, attributes=cached[1])
+        span = self.tracer.start_span(
+            cached[0],
+            kind=SpanKind.CLIENT if op.leaf else SpanKind.INTERNAL,
+            attributes=cached[1],
+        )
         recording = span.is_recording()
         handle = _Handle(span, recording, recording or span.get_span_context().is_valid, metrics)
         if recording:
@@ -218,7 +231,7 @@ class OpenTelemetryBackend:
         span = handle.span
         try:
             if handle.recording and span is not None:
-                self._on_finish(span, op, response)
+                self._on_finish(span, op, response, exc)
         finally:
             try:
                 if span is not None:
@@ -227,12 +240,13 @@ class OpenTelemetryBackend:
                 if handle.metrics:
                     self.duration.record(elapsed, self._metric_attributes(op))
 
-    def _on_finish(self, span: trace.Span, op: Operation, response: Any) -> None:
+    def _on_finish(
+        self, span: trace.Span, op: Operation, response: Any, exc: Optional[BaseException]
+    ) -> None:
         settings = self.settings
         if op.error_type is not None:
             # The outcome first: a bad value below (from a hook) must not turn an error into a success.
-            span.set_status(Status(StatusCode.ERROR, op.error_type))
-            span.set_attribute(A.ERROR_TYPE, op.error_type)
+            self._record_failure(span, op, exc)
         attributes: Attributes = {}
         text = op.query_text
         if text and settings.capture_query != "omit":
@@ -268,6 +282,44 @@ class OpenTelemetryBackend:
                 settings.response_hook(span, op, response)
             except Exception as exc:
                 report(exc, "response_hook")
+
+    def _record_failure(
+        self, span: trace.Span, op: Operation, exc: Optional[BaseException]
+    ) -> None:
+        """ERROR status described by the server's reason, ``error.type``, and the exception event.
+
+        Outside ``raw`` capture the reason and the event's message and stack trace are scrubbed of
+        the values a server's message can echo (``scrub_reason``): the SDK's ``record_exception``
+        would copy ``str(exc)`` into two attributes as it is.
+        """
+        error_type = str(op.error_type)
+        mode = self.settings.capture_query
+        reason = op.reason
+        if reason is None and exc is not None:
+            reason = str(exc) or None
+        span.set_status(
+            Status(StatusCode.ERROR, scrub_reason(reason, mode) if reason else error_type)
+        )
+        span.set_attribute(A.ERROR_TYPE, error_type)
+        if exc is None:
+            return
+        if mode == "raw":
+            span.record_exception(exc)
+            return
+        kind = type(exc)
+        qualified = kind.__qualname__
+        if kind.__module__ and kind.__module__ != "builtins":
+            qualified = f"{kind.__module__}.{qualified}"
+        message = scrub_reason(str(exc), mode)
+        stacktrace = "".join(traceback.format_tb(exc.__traceback__))
+        span.record_exception(
+            exc,
+            attributes={
+                "exception.message": message,
+                "exception.stacktrace": f"Traceback (most recent call last):\n{stacktrace}"
+                f"{qualified}: {message}\n",
+            },
+        )
 
     def _metric_attributes(self, op: Operation) -> Attributes:
         key = (op.system, op.name, op.collection, op.server_address, op.server_port, op.error_type)

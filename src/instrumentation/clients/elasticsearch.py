@@ -16,9 +16,9 @@ Patch points, and why:
 
 from __future__ import annotations
 
+import re
 from contextvars import ContextVar
-from typing import Any, AsyncIterator, Awaitable, Callable, Dict, Mapping, Optional, Tuple
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any, AsyncIterator, Awaitable, Callable, Dict, List, Mapping, Optional, Tuple
 
 from instrumentation import _attributes as A
 from instrumentation import _state
@@ -27,6 +27,7 @@ from instrumentation._guard import guard, report
 from instrumentation._operation import Operation, exception_type
 from instrumentation._patching import Patch
 from instrumentation._query import capture
+from instrumentation._url import redact_url
 
 SYSTEM = "elasticsearch"
 LIBRARY = "elasticsearch"
@@ -66,40 +67,68 @@ def _path_value(value: Any) -> str:
     return str(value)
 
 
-def _count_bulk_actions(body: Any) -> Optional[int]:
-    if isinstance(body, (bytes, bytearray)):
-        body = bytes(body).decode("utf-8", errors="replace")
-    if isinstance(body, str):
-        import json
+#: An action line of a bulk body, as text: ``{"index": ...}`` and the like (sources are never parsed).
+_ACTION_LINE = re.compile(r'\s*\{\s*"(index|create|update|delete)"\s*:')
+_ACTION_LINE_BYTES = re.compile(rb'\s*\{\s*"(index|create|update|delete)"\s*:')
 
-        lines = []
-        for line in body.splitlines():
-            if line.strip():
-                try:
-                    lines.append(json.loads(line))
-                except ValueError:
-                    return None
-        body = lines
-    if not isinstance(body, (list, tuple)):
+
+def _bulk_items(body: Any) -> Optional[List[Any]]:
+    """The lines of a bulk body, whatever its shape: a list of dicts, of ``str``/``bytes`` lines (what
+    the async helpers send), of NDJSON chunks, one NDJSON ``str``/``bytes``, or a mix."""
+    if isinstance(body, (str, bytes, bytearray)):
+        body = (body,)
+    elif not isinstance(body, (list, tuple)):
+        return None
+    items: List[Any] = []
+    for item in body:
+        if isinstance(item, str) and "\n" in item:
+            items.extend(line for line in item.splitlines() if line.strip())
+            continue
+        if isinstance(item, (bytes, bytearray)) and b"\n" in item:
+            items.extend(line for line in item.splitlines() if line.strip())
+            continue
+        items.append(item)
+    return items
+
+
+def _action(item: Any) -> Optional[str]:
+    """The action an item of a bulk body starts (``"index"``, ...), or ``None`` for a source."""
+    if isinstance(item, dict):
+        if len(item) == 1:
+            kind = next(iter(item))
+            return kind if kind in _BULK_ACTIONS else None
+        return None
+    if isinstance(item, str):
+        match = _ACTION_LINE.match(item)
+        return match.group(1) if match else None
+    if isinstance(item, (bytes, bytearray)):
+        found = _ACTION_LINE_BYTES.match(item)
+        return found.group(1).decode() if found else None
+    return None
+
+
+def count_bulk_actions(body: Any) -> Optional[int]:
+    """Bulk actions in a request body: every action but ``delete`` is followed by its source,
+    which is skipped unread (a source that happens to look like an action is not counted)."""
+    items = _bulk_items(body)
+    if items is None:
         return None
     count = 0
     index = 0
-    while index < len(body):
-        action = body[index]
+    while index < len(items):
+        kind = _action(items[index])
         index += 1
-        if isinstance(action, dict) and len(action) == 1:
-            kind = next(iter(action))
-            if kind in _BULK_ACTIONS:
-                count += 1
-                if kind != "delete":
-                    index += 1  # the document source that follows the action line
+        if kind is not None:
+            count += 1
+            if kind != "delete":
+                index += 1
     return count
 
 
 def _details(op: Operation, capture_query: str, max_length: int) -> None:
     """Costly request details, read only when a backend records (see ``Operation.resolve``)."""
     if op.name == "bulk":
-        op.batch_size = _count_bulk_actions(op.body)
+        op.batch_size = count_bulk_actions(op.body)
     elif op.name in SEARCH_ENDPOINTS:
         op.query_text = capture(op.body, capture_query, max_length)
 
@@ -192,20 +221,6 @@ def _otel_span(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     return NodeRecorder(op)
 
 
-def redact_url(url: str) -> str:
-    """Drop credentials from a URL (``user:password@``)."""
-    if "@" not in url:
-        return url
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-
-
 _CLUSTER_HEADER = "x-found-handling-cluster"
 _NODE_HEADER = "x-found-handling-instance"
 
@@ -233,7 +248,7 @@ def _read_meta(op: Operation, meta: Any) -> None:
         if node_name:
             op.set_attribute(A.ELASTICSEARCH_NODE_NAME, node_name)
     url = op.url
-    if url is not None and "@" in url:
+    if url is not None:
         op.url = redact_url(url)
 
 
@@ -246,9 +261,26 @@ def _read_node(op: Operation, meta: Any) -> None:
             op.server_port = node.port
 
 
+def _error_reason(error: Any) -> Optional[str]:
+    """``type: reason`` of an Elasticsearch error object (its first root cause when it has one)."""
+    if isinstance(error, str):
+        return error or None
+    if not isinstance(error, dict):
+        return None
+    causes = error.get("root_cause")
+    if isinstance(causes, list) and causes and isinstance(causes[0], dict):
+        error = causes[0]
+    kind = error.get("type")
+    why = error.get("reason")
+    if why:
+        return f"{kind}: {why}" if kind else str(why)
+    return str(kind) if kind else None
+
+
 def _read_bulk_failures(op: Operation, body: Mapping[str, Any]) -> None:
     failed = 0
     first: Optional[str] = None
+    reason: Optional[str] = None
     for item in body.get("items") or ():
         result = next(iter(item.values()), None) if isinstance(item, dict) else None
         if isinstance(result, dict) and result.get("error") is not None:
@@ -256,9 +288,12 @@ def _read_bulk_failures(op: Operation, body: Mapping[str, Any]) -> None:
             if first is None:
                 error = result["error"]
                 first = str(error.get("type", "_OTHER")) if isinstance(error, dict) else "_OTHER"
+                reason = _error_reason(error)
     op.failed_count = failed
     op.failed_count_key = A.ELASTICSEARCH_BULK_FAILED_ITEMS
-    op.fail(first or "_OTHER")
+    if reason is not None and failed > 1:
+        reason = f"{failed} bulk items failed; first: {reason}"
+    op.fail(first or "_OTHER", reason)
 
 
 def read_response(op: Operation, response: Any) -> None:
@@ -286,19 +321,33 @@ def read_response(op: Operation, response: Any) -> None:
         )
 
 
+def _server_reason(exc: BaseException) -> Optional[str]:
+    """What the server said went wrong, from an ``ApiError``'s body; ``None`` for anything else
+    (the backends then take the exception's own message)."""
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        if "error" in body:
+            return _error_reason(body["error"])
+        if body.get("found") is False:
+            return "document not found"
+        return None
+    return body if isinstance(body, str) and body else None
+
+
 def read_error(op: Operation, exc: BaseException) -> None:
     meta = getattr(exc, "meta", None)
     if meta is not None:
         _read_node(op, meta)
         if op.detailed:
             _read_meta(op, meta)
-    elif op.detailed and op.url is not None and "@" in op.url:
+    elif op.detailed and op.url is not None:
         op.url = redact_url(op.url)
     status = getattr(meta, "status", None)
+    reason = _server_reason(exc) if op.detailed else None
     if isinstance(status, int) and status >= 400:
-        op.fail(str(status))
+        op.fail(str(status), reason)
     else:
-        op.fail(exception_type(exc))
+        op.fail(exception_type(exc), reason)
 
 
 def _perform_request(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:

@@ -32,6 +32,7 @@ from instrumentation._guard import guard
 from instrumentation._operation import Operation, exception_type
 from instrumentation._patching import Patch
 from instrumentation._query import bound
+from instrumentation._url import redact_url
 
 SYSTEM = "weaviate"
 BATCH_ERROR = "batch_object_error"
@@ -137,7 +138,7 @@ def read_rest(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> O
     op.http_method = method
     op.server_address = parts.hostname
     op.server_port = parts.port or (443 if parts.scheme == "https" else 80)
-    op.url = _redact(url)
+    op.url = redact_url(url)
     tenant = params.get("tenant") or (body.get("tenant") if isinstance(body, dict) else None)
     if tenant:
         op.set_attribute(A.WEAVIATE_TENANT, str(tenant))
@@ -153,15 +154,6 @@ def read_rest(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> O
     return op
 
 
-def _redact(url: str) -> str:
-    if "@" not in url:
-        return url
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return parts._replace(netloc=netloc).geturl()
-
-
 def read_rest_response(op: Operation, response: Any) -> None:
     status = getattr(response, "status_code", None)
     if status is not None:
@@ -171,13 +163,13 @@ def read_rest_response(op: Operation, response: Any) -> None:
             results = response.json()
         except Exception:
             return
-        failed = sum(
-            1
+        errors = [
+            item["result"]["errors"]
             for item in results
             if isinstance(item, dict) and ((item.get("result") or {}).get("errors"))
-        )
-        if failed:
-            _batch_failed(op, failed)
+        ]
+        if errors:
+            _batch_failed(op, len(errors), _rest_message(errors[0]))
 
 
 def read_unchecked_rest_response(op: Operation, response: Any) -> None:
@@ -190,7 +182,13 @@ def read_unchecked_rest_response(op: Operation, response: Any) -> None:
     read_rest_response(op, response)
     status = getattr(response, "status_code", None)
     if isinstance(status, int) and status >= 400 and status != 404:
-        op.fail(str(status))
+        reason = None
+        if op.detailed:
+            try:
+                reason = _rest_message(response.json())
+            except Exception:  # not JSON: the status alone says it
+                reason = None
+        op.fail(str(status), reason)
 
 
 # -- gRPC ---------------------------------------------------------------------------------------
@@ -362,10 +360,14 @@ def read_tenants_get(instance: Any, request: Any) -> Operation:
     return op
 
 
-def _batch_failed(op: Operation, failed: int) -> None:
+def _batch_failed(op: Operation, failed: int, first: Any = None) -> None:
     op.failed_count = failed
     op.failed_count_key = A.WEAVIATE_BATCH_FAILED_OBJECTS
-    op.fail(BATCH_ERROR)
+    reason = None
+    if first is not None:
+        message = getattr(first, "message", first)
+        reason = f"{failed} objects failed; first: {message}" if failed > 1 else str(message)
+    op.fail(BATCH_ERROR, reason)
 
 
 def read_grpc_response(op: Operation, response: Any) -> None:
@@ -373,7 +375,8 @@ def read_grpc_response(op: Operation, response: Any) -> None:
     name = op.name
     if name == "insert_many":
         if isinstance(response, dict) and response:
-            _batch_failed(op, len(response))  # {index: error message} of the failed objects
+            # {index: error} of the failed objects
+            _batch_failed(op, len(response), next(iter(response.values())))
         return
     if name == "delete_many":
         failed = getattr(response, "failed", None)
@@ -399,8 +402,32 @@ def _cause_chain(exc: BaseException) -> List[BaseException]:
     return chain
 
 
+def _rest_message(error: Any) -> Optional[str]:
+    """Weaviate's REST error body ``{"error": [{"message": ...}]}`` (or its inner list) as text."""
+    if isinstance(error, dict):
+        error = error.get("error", error)
+    if isinstance(error, list) and error:
+        error = error[0]
+    if isinstance(error, dict):
+        error = error.get("message")
+    return error if isinstance(error, str) and error else None
+
+
+def _details(cause: Any) -> Optional[str]:
+    details = getattr(cause, "details", None)
+    if not callable(details):
+        return None
+    try:
+        text = details()
+    except Exception:
+        return None
+    return text if isinstance(text, str) and text else None
+
+
 def read_error(op: Operation, exc: BaseException) -> None:
-    """The original cause: a gRPC status name, else an HTTP status, else the exception class."""
+    """The original cause: a gRPC status name, else an HTTP status, else the exception class; and
+    the server's reason (gRPC details, the REST error message), else the backends take the
+    exception's own message."""
     for cause in _cause_chain(exc):
         code = getattr(cause, "code", None)
         if callable(code):
@@ -410,12 +437,12 @@ def read_error(op: Operation, exc: BaseException) -> None:
                 name = None
             if isinstance(name, str):
                 op.status_code = name
-                op.fail(name)
+                op.fail(name, _details(cause))
                 return
         status = getattr(cause, "status_code", None)
         if isinstance(status, int) and status >= 400:
             op.status_code = str(status)
-            op.fail(str(status))
+            op.fail(str(status), _rest_message(getattr(cause, "error", None)))
             return
     op.fail(exception_type(exc))
 
