@@ -19,6 +19,7 @@ API-based (network) modules are switched off.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
 import json
@@ -32,6 +33,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import warnings
 from typing import Any, Dict, List, Optional, Tuple
 
 # The newest 1.x release whose whole dependency graph the Go module proxy serves
@@ -45,6 +47,19 @@ POLL_INTERVAL_S = 0.25
 STOP_TIMEOUT_S = 20.0
 
 _HOST = "127.0.0.1"
+# Popen objects of the servers this process started: stop() reaps them; the ones still
+# running when this process exits (the server outlives `servers.py start`) are dropped
+# quietly: `import weaviate` turns ResourceWarning on ("subprocess N is still running").
+_children: Dict[int, subprocess.Popen] = {}  # type: ignore[type-arg]
+
+
+@atexit.register
+def _forget_children() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        _children.clear()
+
+
 _BINARY_NAME = "weaviate-server"
 
 
@@ -223,6 +238,7 @@ def start(cache: pathlib.Path, run: pathlib.Path) -> Dict[str, Any]:
             start_new_session=True,
         )
     (run / "weaviate.pid").write_text(f"{proc.pid}\n")
+    _children[proc.pid] = proc
 
     base = f"http://{_HOST}:{ports['http']}"
     deadline = time.monotonic() + READY_TIMEOUT_S
@@ -301,6 +317,21 @@ def _pgid_of(pid: int) -> Optional[int]:
         return None
 
 
+def _wait_gone(pgid: int, child: Optional[subprocess.Popen], timeout: float) -> bool:  # type: ignore[type-arg]
+    """Wait until no process of the group is left (reaping the leader if it is our child)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if child is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(timeout=0.1)
+        if not _group_alive(pgid):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        if child is None:
+            time.sleep(0.1)
+
+
 def stop(run: pathlib.Path) -> None:
     """Stop the process group named in ``run/weaviate.pid``; no-op without one.
 
@@ -313,16 +344,12 @@ def stop(run: pathlib.Path) -> None:
     except (OSError, ValueError):
         pid_file.unlink(missing_ok=True)
         return
+    child = _children.pop(pgid, None)
     if pgid > 1 and _alive(pgid) and _is_weaviate(pgid) and _pgid_of(pgid) == pgid:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pgid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT_S
-        while _group_alive(pgid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if _group_alive(pgid):
+        if not _wait_gone(pgid, child, STOP_TIMEOUT_S):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pgid, signal.SIGKILL)
-            deadline = time.monotonic() + 5.0
-            while _group_alive(pgid) and time.monotonic() < deadline:
-                time.sleep(0.05)
+            _wait_gone(pgid, child, 5.0)
     pid_file.unlink(missing_ok=True)
