@@ -9,7 +9,7 @@ ES_TESTS := tests/test_elasticsearch.py tests/test_elasticsearch_helpers.py \
 	tests/test_opentelemetry_instrument.py tests/test_standin_elasticsearch.py \
 	tests/test_global_providers.py
 
-.PHONY: demo test test-es8 lint docs bench clean
+.PHONY: demo test test-es8 lint docs bench clean real-servers stop-real-servers
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,14 @@ docs: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(VENV)/bin/pip install -q -e '.[bench]'
 	$(VENV)/bin/python -m benchmarks.run
+
+# Real servers for tests/real (see tests/real/servers.py): builds what is missing under
+# .real-servers/cache (Maven, Go), starts them and prints one JSON line of their URLs and versions.
+real-servers: $(VENV)/.installed
+	$(VENV)/bin/python -m tests.real.servers start
+
+stop-real-servers:
+	$(VENV)/bin/python -m tests.real.servers stop
 
 clean:
 	rm -rf $(VENV) $(VENV_ES8) .pytest_cache .mypy_cache .ruff_cache site

@@ -1,0 +1,193 @@
+"""Start, stop or build the real servers the ``tests/real`` modules know how to run.
+
+    python -m tests.real.servers build|start|stop
+
+State lives under ``.real-servers/`` in the repository root: ``cache/`` (artifacts, builds) and
+``run/`` (pid files, logs, data). ``start`` builds what is missing, starts every server (reusing one
+that is still running and answering), prints ONE JSON line merging their dicts and writes it to
+``.real-servers/run/servers.json``. A server that fails to build or start is reported on stderr;
+with ``REAL_SERVERS_REQUIRED=1`` that makes ``start``/``build`` exit non-zero. ``stop`` stops
+exactly the servers whose pid files are in ``run/``.
+
+Each server module has ``build(cache)``, ``start(cache, run) -> dict`` and ``stop(run)``, and
+writes its pid (= process group id) to ``run/<pid_file>``. Missing modules are skipped.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import pathlib
+import sys
+import time
+import traceback
+import urllib.error
+import urllib.request
+from types import ModuleType
+from typing import Any, Dict, List, Optional, Tuple
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BASE = ROOT / ".real-servers"
+CACHE = BASE / "cache"
+RUN = BASE / "run"
+STATE = RUN / "servers-state.json"  # per server: the dict its start() returned
+SERVERS_JSON = RUN / "servers.json"  # the merged line start prints
+
+# (name, module, pid file under run/)
+SERVERS: List[Tuple[str, str, str]] = [
+    ("elasticsearch", "tests.real.elasticsearch_node", "elasticsearch.pid"),
+    ("opensearch", "tests.real.opensearch_node", "opensearch.pid"),
+    ("weaviate", "tests.real.weaviate_server", "weaviate.pid"),
+]
+
+
+def _err(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _modules() -> List[Tuple[str, ModuleType, str]]:
+    found = []
+    for name, module_name, pid_file in SERVERS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                continue  # not written (yet): skipped silently
+            _err(f"[real-servers] {name}: import failed: {exc!r}")
+            continue
+        except Exception as exc:
+            _err(f"[real-servers] {name}: import failed: {exc!r}")
+            continue
+        found.append((name, module, pid_file))
+    return found
+
+
+def _pid_alive(path: pathlib.Path) -> bool:
+    try:
+        pid = int(path.read_text().strip())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return False
+    try:
+        stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _answers(info: Dict[str, Any]) -> bool:
+    """Every http URL in the info answers (any HTTP status counts as an answer)."""
+    urls = [v for v in info.values() if isinstance(v, str) and v.startswith("http")]
+    if not urls:
+        return False
+    for url in urls:
+        try:
+            with urllib.request.urlopen(url.rstrip("/") + "/", timeout=3):
+                pass
+        except urllib.error.HTTPError:
+            pass
+        except (OSError, ValueError):
+            return False
+    return True
+
+
+def _load_state() -> Dict[str, Dict[str, Any]]:
+    try:
+        data = json.loads(STATE.read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _save_state(state: Dict[str, Dict[str, Any]]) -> None:
+    RUN.mkdir(parents=True, exist_ok=True)
+    STATE.write_text(json.dumps(state, indent=1, sort_keys=True) + "\n")
+
+
+def _required() -> bool:
+    return os.environ.get("REAL_SERVERS_REQUIRED") == "1"
+
+
+def build() -> int:
+    failed = 0
+    CACHE.mkdir(parents=True, exist_ok=True)
+    for name, module, _ in _modules():
+        began = time.monotonic()
+        try:
+            module.build(CACHE)
+        except Exception as exc:
+            failed += 1
+            _err(f"[real-servers] {name}: build failed: {exc}")
+            continue
+        _err(f"[real-servers] {name}: built ({time.monotonic() - began:.1f}s)")
+    return 1 if failed and _required() else 0
+
+
+def start() -> int:
+    CACHE.mkdir(parents=True, exist_ok=True)
+    RUN.mkdir(parents=True, exist_ok=True)
+    state = _load_state()
+    merged: Dict[str, Any] = {}
+    failed = 0
+    for name, module, pid_file in _modules():
+        saved = state.get(name)
+        if saved and _pid_alive(RUN / pid_file) and _answers(saved):
+            _err(f"[real-servers] {name}: already running, reused")
+            merged.update(saved)
+            continue
+        began = time.monotonic()
+        try:
+            module.build(CACHE)
+            info = module.start(CACHE, RUN)
+        except Exception as exc:
+            failed += 1
+            state.pop(name, None)
+            _err(f"[real-servers] {name}: failed: {exc}")
+            if os.environ.get("REAL_SERVERS_DEBUG") == "1":
+                traceback.print_exc()
+            continue
+        _err(f"[real-servers] {name}: started ({time.monotonic() - began:.1f}s)")
+        state[name] = dict(info)
+        merged.update(info)
+        _save_state(state)
+    _save_state(state)
+    line = json.dumps(merged, sort_keys=True)
+    SERVERS_JSON.write_text(line + "\n")
+    print(line, flush=True)
+    return 1 if failed and _required() else 0
+
+
+def stop() -> int:
+    failed = 0
+    for name, module, pid_file in _modules():
+        if not (RUN / pid_file).exists():
+            continue
+        try:
+            module.stop(RUN)
+        except Exception as exc:
+            failed += 1
+            _err(f"[real-servers] {name}: stop failed: {exc}")
+            continue
+        _err(f"[real-servers] {name}: stopped")
+    state = {
+        k: v
+        for k, v in _load_state().items()
+        if any(k == n and (RUN / p).exists() for n, _, p in SERVERS)
+    }
+    _save_state(state)
+    SERVERS_JSON.unlink(missing_ok=True)
+    return 1 if failed else 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    commands = {"build": build, "start": start, "stop": stop}
+    if len(args) != 1 or args[0] not in commands:
+        _err("usage: python -m tests.real.servers build|start|stop")
+        return 2
+    return commands[args[0]]()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
