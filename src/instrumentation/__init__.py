@@ -18,7 +18,7 @@ from typing import Any, Iterable, Optional
 
 from instrumentation import _core
 from instrumentation._config import build_settings, parse_clients
-from instrumentation._operation import Operation
+from instrumentation._record import CallView
 from instrumentation._version import __version__
 from instrumentation.instrumentors import (
     INSTRUMENTORS,
@@ -28,7 +28,7 @@ from instrumentation.instrumentors import (
 
 __all__ = [
     "AsyncElasticsearchInstrumentor",
-    "Operation",
+    "CallView",
     "WeaviateAsyncInstrumentor",
     "__version__",
     "instrument",
@@ -62,18 +62,19 @@ def instrument(
         **options,
     )
     chosen = parse_clients(clients)
+    available = _core.available_clients()
     if chosen is None:
-        chosen = tuple(name for name in INSTRUMENTORS if _core.library_available(name))
+        chosen = available
     else:
-        missing = [name for name in chosen if not _core.library_available(name)]
+        missing = [name for name in chosen if name not in available]
         if missing:
             raise ValueError(f"client library not installed: {', '.join(missing)}")
-    # Backends are built now so that an unavailable one fails here, not on a call.
-    _core.build_backends(settings)
+    # Backends are built once, now, so that an unavailable one fails here, not on a call.
+    dispatcher = _core.build_dispatcher(settings)
     for name in chosen:
         instrumentor = INSTRUMENTORS[name]()
         if not instrumentor.is_instrumented_by_opentelemetry:
-            instrumentor.instrument(_settings=settings)
+            instrumentor.instrument(_settings=settings, _dispatcher=dispatcher)
 
 
 def uninstrument() -> None:

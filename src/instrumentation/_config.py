@@ -15,7 +15,6 @@ import os
 from typing import (
     Any,
     Callable,
-    Dict,
     List,
     Mapping,
     NamedTuple,
@@ -25,19 +24,20 @@ from typing import (
     Tuple,
 )
 
-from instrumentation._operation import Operation
+from instrumentation._record import CallView
+from instrumentation._registry import BACKENDS, CLIENTS
 
 ENV_PREFIX = "OTEL_PYTHON_INSTRUMENTATION_SEARCH_"
 CAPTURE_MODES = ("omit", "sanitize", "raw")
-KNOWN_BACKENDS = ("otel", "apm")
-KNOWN_CLIENTS = ("elasticsearch", "weaviate")
+KNOWN_BACKENDS = tuple(BACKENDS)
+KNOWN_CLIENTS = tuple(CLIENTS)
 DEFAULT_QUERY_MAX_LENGTH = 2048
 logger = logging.getLogger("instrumentation")
 #: (variable, bad value) pairs already warned about.
 _warned: Set[Tuple[str, str]] = set()
 
-RequestHook = Callable[[Any, Operation], None]
-ResponseHook = Callable[[Any, Operation, Any], None]
+RequestHook = Callable[[Any, CallView], None]
+ResponseHook = Callable[[Any, CallView, Any], None]
 
 
 class Option(NamedTuple):
@@ -53,15 +53,17 @@ OPTIONS: Tuple[Option, ...] = (
         "clients",
         None,
         "every supported client that is importable",
-        "list of: elasticsearch, weaviate",
+        "list of: " + ", ".join(CLIENTS),
         "Which client libraries to instrument. With opentelemetry-instrument use "
-        "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=elasticsearch_async,weaviate_async instead.",
+        "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="
+        + ",".join(client.entry_point for client in CLIENTS.values())
+        + " instead.",
     ),
     Option(
         "backends",
         ENV_PREFIX + "BACKENDS",
         "otel, plus apm when elastic-apm is installed (it records inside agent transactions only)",
-        "comma-separated list of: otel, apm",
+        "comma-separated list of: " + ", ".join(BACKENDS),
         "Where operations are recorded: OpenTelemetry spans and metrics, Elastic APM spans.",
     ),
     Option(
@@ -111,14 +113,14 @@ OPTIONS: Tuple[Option, ...] = (
         "request_hook",
         None,
         "none",
-        "callable (span, operation) -> None",
+        "callable (span, call) -> None",
         "Called after a recording span starts; exceptions are logged, never raised.",
     ),
     Option(
         "response_hook",
         None,
         "none",
-        "callable (span, operation, response) -> None",
+        "callable (span, call, response) -> None",
         "Called before a recording span ends; response is None on failure.",
     ),
     Option(
@@ -319,8 +321,3 @@ def build_settings(
         request_hook=_hook(request_hook, "request_hook"),
         response_hook=_hook(response_hook, "response_hook"),
     )
-
-
-def describe() -> List[Dict[str, str]]:
-    """The options as rows, for the generated configuration reference."""
-    return [opt._asdict() for opt in OPTIONS]

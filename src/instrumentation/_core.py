@@ -1,67 +1,66 @@
-"""Turning clients on and off: settings, backends, and the patch tables of the client modules."""
+"""Turning clients on and off: one dispatcher (its backends built once) for every active client.
+
+``instrument()`` and each ``BaseInstrumentor.instrument()`` end here. The first activation builds the
+backends and the dispatcher from its ``Settings``; a later activation with the same settings (the
+other instrumentor under ``opentelemetry-instrument``) reuses them, and one with other settings
+replaces them for every active client (options are shared, as documented).
+"""
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
 import threading
-from typing import Any, Dict, List, Set, Tuple
+from typing import Any, List, Optional, Set, Tuple
 
 from instrumentation import _state
 from instrumentation._config import Settings
 from instrumentation._dispatch import Backend, Dispatcher
 from instrumentation._patching import Patch, Patcher
-
-#: client name -> module holding its ``PATCHES`` table (and ``LIBRARY``, the import it needs).
-CLIENT_MODULES: Dict[str, str] = {
-    "elasticsearch": "instrumentation.clients.elasticsearch",
-    "weaviate": "instrumentation.clients.weaviate",
-}
-#: backend name -> "module:factory"; a factory takes ``Settings`` and returns a ``Backend``.
-BACKEND_FACTORIES: Dict[str, str] = {
-    "otel": "instrumentation.backends.otel:OpenTelemetryBackend",
-    "apm": "instrumentation.backends.apm:ElasticApmBackend",
-}
+from instrumentation._registry import BACKENDS, CLIENTS
 
 _lock = threading.RLock()
 _patcher = Patcher()
 _active: Set[str] = set()
 
 
-def library_available(client: str) -> bool:
-    """Whether the client library is importable, without importing it."""
-    library = {"elasticsearch": "elasticsearch", "weaviate": "weaviate"}[client]
+def library_available(library: Optional[str]) -> bool:
+    """Whether ``library`` is importable, without importing it (``None``: nothing needed)."""
+    if library is None:
+        return True
     try:
         return importlib.util.find_spec(library) is not None
     except (ImportError, ValueError):
         return False
 
 
+def available_clients() -> Tuple[str, ...]:
+    return tuple(name for name, client in CLIENTS.items() if library_available(client.library))
+
+
 def _patches(client: str) -> Tuple[Patch, ...]:
-    module = importlib.import_module(CLIENT_MODULES[client])
+    module = importlib.import_module(CLIENTS[client].module)
     patches: Tuple[Patch, ...] = module.PATCHES
     return patches
 
 
 def default_backends() -> Tuple[str, ...]:
-    """``otel``, plus ``apm`` when the Elastic APM agent is installed.
+    """Every backend whose library is installed: ``otel``, plus ``apm`` with the agent.
 
     The APM backend records only inside a transaction of an ``elasticapm.Client``, so it is in
     effect on exactly when such a client exists, including one created *after* ``instrument()``
     (under ``opentelemetry-instrument``, the FastAPI/Starlette middleware creates its client
     later). Without a transaction it costs one context-variable lookup per call.
     """
-    names: List[str] = ["otel"]
-    if "apm" in BACKEND_FACTORIES and importlib.util.find_spec("elasticapm") is not None:
-        names.append("apm")
-    return tuple(names)
+    return tuple(name for name, backend in BACKENDS.items() if library_available(backend.library))
 
 
 def build_backends(settings: Settings) -> List[Backend]:
+    """The backends ``settings`` asks for; ``ValueError`` for one that is not available."""
     names = settings.backends if settings.backends is not None else default_backends()
     backends: List[Backend] = []
     for name in names:
-        module_name, _, factory_name = BACKEND_FACTORIES[name].partition(":")
+        module_name, _, factory_name = BACKENDS[name].factory.partition(":")
         try:
             module = importlib.import_module(module_name)
         except ImportError as exc:
@@ -71,10 +70,19 @@ def build_backends(settings: Settings) -> List[Backend]:
     return backends
 
 
-def activate(client: str, settings: Settings) -> None:
-    """Instrument one client with ``settings`` (which then apply to every active client)."""
+def build_dispatcher(settings: Settings) -> Dispatcher:
+    return Dispatcher(build_backends(settings), settings.capture_query, settings.query_max_length)
+
+
+def activate(client: str, settings: Settings, dispatcher: Optional[Dispatcher] = None) -> None:
+    """Instrument one client; ``settings`` (and ``dispatcher``, built from them when not given)
+    then apply to every active client."""
     with _lock:
-        dispatcher = Dispatcher(build_backends(settings))
+        if dispatcher is None:
+            if settings == _state.settings and _state.dispatcher is not None:
+                dispatcher = _state.dispatcher
+            else:
+                dispatcher = build_dispatcher(settings)
         _state.settings = settings
         _state.dispatcher = dispatcher
         if client not in _active:

@@ -2,16 +2,21 @@
 
 A client wrapper first asks ``Dispatcher.wants()`` (can any backend record anything right now?). When
 none can (no SDK, no APM transaction) the wrapper calls the client straight through and builds
-nothing. Otherwise it builds an ``Operation`` and hands the call to ``traced_call`` (a coroutine) or
-``TracedAsyncIterator`` (an async generator such as ``async_scan``). They start one record per active
-backend, make it current while the client's code runs, read the outcome back into the operation and
-finish every record.
+nothing. Otherwise it reads the call's identity into a ``Record`` and hands the call, with the
+client's ``Reader``, to ``traced_call`` (a coroutine) or ``TracedAsyncIterator`` (an async
+generator such as ``async_scan``). The dispatcher then
 
-All of our work runs inside ``try``/``except Exception`` blocks that report and swallow (one guard
-per step, so a failing step never skips the ones after it, and a started record is always
-finished); the user's call runs outside them, so its result and exception pass through untouched
-(same object, same traceback). Plain ``try`` rather than ``with guard`` on this path: it costs
-nothing until something raises.
+1. starts one record per active backend (span, APM span), each saying whether it records in
+   detail (a recording span) or only the duration metric;
+2. tells the reader how much to read: the request's details (query text, batch size) only when a
+   backend records in detail, and the same ``detailed`` flag again for the response or error;
+3. makes the records current while the client's code runs, and finishes them with the outcome.
+
+Backends only read the record; the client only writes it. All of our work runs inside
+``try``/``except Exception`` blocks that report and swallow (one guard per step, so a failing step
+never skips the ones after it, and a started record is always finished); the user's call runs
+outside them, so its result and exception pass through untouched (same object, same traceback).
+Plain ``try`` rather than ``with guard`` on this path: it costs nothing until something raises.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import (
     Awaitable,
     Callable,
     List,
+    NamedTuple,
     Optional,
     Protocol,
     Sequence,
@@ -30,66 +36,78 @@ from typing import (
 )
 
 from instrumentation._guard import report
-from instrumentation._operation import Operation
-
-try:  # the context keys behind ``suppress_instrumentation``, read directly: see ``suppressed``
-    from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
-    from opentelemetry.context import get_current as _current_context
-    from opentelemetry.instrumentation.utils import _SUPPRESS_INSTRUMENTATION_KEY_PLAIN
-
-    def suppressed() -> bool:
-        """``not is_instrumentation_enabled()``, in one context lookup instead of four calls."""
-        current = _current_context()
-        return bool(
-            current.get(_SUPPRESS_INSTRUMENTATION_KEY)
-            or current.get(_SUPPRESS_INSTRUMENTATION_KEY_PLAIN)
-        )
-
-except ImportError:  # pragma: no cover - versions that moved them: the public, slower check
-    from opentelemetry.instrumentation.utils import is_instrumentation_enabled
-
-    def suppressed() -> bool:
-        return not is_instrumentation_enabled()
+from instrumentation._record import Record
 
 
-OnResponse = Callable[[Operation, Any], None]
-OnError = Callable[[Operation, BaseException], None]
+def _nothing(*args: Any) -> None:
+    return None
+
+
+class Reader(NamedTuple):
+    """How a client reads one kind of call into its ``Record``; the dispatcher says how much.
+
+    ``details(record, capture_query, max_length)`` reads the costly request details, and runs only
+    when a backend records in detail; ``response(record, response, detailed)`` and
+    ``error(record, exc, detailed)`` read the outcome (with ``detailed`` False, only what the
+    duration metric needs); ``item(record, item)`` counts what an async generator yields.
+    """
+
+    response: Callable[[Record, Any, bool], None]
+    error: Callable[[Record, BaseException, bool], None]
+    details: Callable[[Record, str, int], None] = _nothing
+    item: Callable[[Record, Any], None] = _nothing
+
+
+class Handle(Protocol):
+    """A backend's record of one call. ``detailed``: it shows more than the duration metric."""
+
+    detailed: bool
 
 
 class Backend(Protocol):
-    """Records operations somewhere (OpenTelemetry, Elastic APM). Knows nothing of clients."""
+    """Records calls somewhere (OpenTelemetry, Elastic APM). Knows nothing of clients, and only
+    reads the ``Record``."""
 
     name: str
 
     def wants(self) -> bool:
         """Whether to record a call now: this backend could record it, and instrumentation is not
-        suppressed (``suppressed()``). Asked before every call, so cheap; must never raise."""
+        suppressed. Asked before every call, so cheap; must never raise."""
 
-    def start(self, op: Operation) -> Any:
-        """Begin recording ``op``; return a handle, or ``None`` when there is nothing to record.
+    def start(self, record: Record) -> Optional[Handle]:
+        """Begin recording ``record``; a handle, or ``None`` when there is nothing to record."""
 
-        A backend that will record more than the metric sets ``op.detailed``.
-        """
-
-    def enter(self, handle: Any) -> Any:
-        """Make the record current for code running inside the call; return an exit token."""
+    def enter(self, handle: Any, record: Record) -> Any:
+        """Make the record current for code running inside the call (the request's details are
+        read by now); return an exit token."""
 
     def exit(self, handle: Any, token: Any) -> None:
         """Undo ``enter``."""
 
     def finish(
-        self, handle: Any, op: Operation, response: Any, exc: Optional[BaseException]
+        self, handle: Any, record: Record, response: Any, exc: Optional[BaseException]
     ) -> None:
-        """End the record with the operation's outcome."""
+        """End the record with the call's outcome."""
+
+
+State = Tuple[List[Any], List[Any], bool]
 
 
 class Dispatcher:
     """Fans one operation out to every active backend; a failing backend never stops the others."""
 
-    __slots__ = ("backends", "wants")
+    __slots__ = ("backends", "capture_query", "query_max_length", "wants")
 
-    def __init__(self, backends: Sequence[Backend]) -> None:
+    def __init__(
+        self,
+        backends: Sequence[Backend],
+        capture_query: str = "sanitize",
+        query_max_length: int = 2048,
+    ) -> None:
         self.backends: Tuple[Backend, ...] = tuple(backends)
+        #: How request details are read (``capture_query`` mode, bound of the text).
+        self.capture_query = capture_query
+        self.query_max_length = query_max_length
         #: Whether to trace a call at all; the clients ask it before building anything. With one
         #: backend (the common case) it is that backend's own ``wants``: no call in between.
         self.wants: Callable[[], bool] = (
@@ -105,35 +123,46 @@ class Dispatcher:
                 report(exc, f"{backend.name} backend")
         return False
 
-    def begin(self, op: Operation) -> Optional[Tuple[List[Any], List[Any]]]:
-        """``start`` then ``enter``: the handles and tokens, or ``None`` when nothing records."""
-        handles = self.start(op)
-        if handles is None:
+    def begin(self, record: Record, reader: Reader) -> Optional[State]:
+        """``start`` then ``enter``: handles, tokens and the detail level, or ``None``."""
+        started = self.start(record, reader)
+        if started is None:
             return None
-        return handles, self.enter(handles)
+        handles, detailed = started
+        return handles, self.enter(handles, record), detailed
 
-    def start(self, op: Operation) -> Optional[List[Any]]:
-        """One handle per backend, or ``None`` when no backend records this operation."""
+    def start(self, record: Record, reader: Reader) -> Optional[Tuple[List[Any], bool]]:
+        """One handle per backend and whether any records in detail (then the request's details
+        are read), or ``None`` when no backend records this call."""
         handles: List[Any] = []
-        started = False
+        started = detailed = False
         for backend in self.backends:
             handle = None
             try:
-                handle = backend.start(op)
+                handle = backend.start(record)
             except Exception as exc:
                 report(exc, f"{backend.name} backend")
             if handle is not None:
                 started = True
+                if handle.detailed:
+                    detailed = True
             handles.append(handle)
-        return handles if started else None
+        if not started:
+            return None
+        if detailed:
+            try:
+                reader.details(record, self.capture_query, self.query_max_length)
+            except Exception as exc:
+                report(exc)
+        return handles, detailed
 
-    def enter(self, handles: List[Any]) -> List[Any]:
+    def enter(self, handles: List[Any], record: Record) -> List[Any]:
         tokens: List[Any] = []
         for backend, handle in zip(self.backends, handles):
             token = None
             if handle is not None:
                 try:
-                    token = backend.enter(handle)
+                    token = backend.enter(handle, record)
                 except Exception as exc:
                     report(exc, f"{backend.name} backend")
             tokens.append(token)
@@ -148,63 +177,61 @@ class Dispatcher:
                     report(exc, f"{self.backends[index].name} backend")
 
     def finish(
-        self, handles: List[Any], op: Operation, response: Any, exc: Optional[BaseException]
+        self, handles: List[Any], record: Record, response: Any, exc: Optional[BaseException]
     ) -> None:
         for index in range(len(handles) - 1, -1, -1):
             if handles[index] is not None:
                 try:
-                    self.backends[index].finish(handles[index], op, response, exc)
+                    self.backends[index].finish(handles[index], record, response, exc)
                 except Exception as error:
                     report(error, f"{self.backends[index].name} backend")
 
     def end(
         self,
-        state: Tuple[List[Any], List[Any]],
-        op: Operation,
+        state: State,
+        record: Record,
+        reader: Reader,
         response: Any,
         exc: Optional[BaseException],
-        on_response: OnResponse,
-        on_error: OnError,
     ) -> None:
         """After the call: leave its context, read its outcome, finish every record."""
-        handles, tokens = state
+        handles, tokens, detailed = state
         self.exit(handles, tokens)
         try:
             if exc is None:
-                on_response(op, response)
+                reader.response(record, response, detailed)
             else:
-                on_error(op, exc)
+                reader.error(record, exc, detailed)
         except Exception as error:  # a reader that failed must not leave the records open
             report(error)
-        self.finish(handles, op, response, exc)
+        self.finish(handles, record, response, exc)
 
 
 async def traced_call(
     dispatcher: Dispatcher,
-    op: Operation,
+    record: Record,
+    reader: Reader,
     awaitable: Awaitable[Any],
-    on_response: OnResponse,
-    on_error: OnError,
-    scope: Optional[ContextVar[Optional[Operation]]] = None,
+    scope: Optional[ContextVar[Optional[Record]]] = None,
 ) -> Any:
-    """Await ``awaitable`` (the client's call, not yet started) as ``op``: one record per backend,
-    current while the call runs. ``scope``, when given, holds ``op`` for the call's duration (how
-    a client module recognises, further down, the calls that belong to it)."""
-    token = scope.set(op) if scope is not None else None
+    """Await ``awaitable`` (the client's call, not yet started) as ``record``: one backend record
+    each, current while the call runs. ``scope``, when given, holds ``record`` for the call's
+    duration (how a client module recognises, further down, the calls that belong to it)."""
+    token = scope.set(record) if scope is not None else None
     try:
         state = None
         try:
-            state = dispatcher.begin(op)
+            state = dispatcher.begin(record, reader)
         except Exception as exc:
             report(exc)
         try:
             response = await awaitable
         except BaseException as exc:
             if state is not None:
-                dispatcher.end(state, op, None, exc, on_response, on_error)
+                dispatcher.end(state, record, reader, None, exc)
             raise
         if state is not None:
-            dispatcher.end(state, op, response, None, on_response, on_error)
+            dispatcher.end(state, record, reader, response, None)
         return response
     finally:
         if token is not None:
@@ -212,7 +239,7 @@ async def traced_call(
 
 
 class TracedAsyncIterator:
-    """An async generator traced as one operation from its first step to its end.
+    """An async generator traced as one call from its first step to its end.
 
     The records are current only while the generator itself runs (inside each ``__anext__``), never
     in the consumer's loop body between steps.
@@ -221,17 +248,16 @@ class TracedAsyncIterator:
     def __init__(
         self,
         dispatcher: Dispatcher,
-        op: Operation,
+        record: Record,
+        reader: Reader,
         inner: AsyncIterator[Any],
-        on_item: Callable[[Operation, Any], None],
-        on_error: OnError,
     ) -> None:
         self._dispatcher = dispatcher
-        self._op = op
+        self._record = record
+        self._reader = reader
         self._inner = inner
-        self._on_item = on_item
-        self._on_error = on_error
         self._handles: Optional[List[Any]] = None
+        self._detailed = False
         self._started = False
         self._done = False
 
@@ -243,9 +269,11 @@ class TracedAsyncIterator:
         try:
             if not self._started and not self._done:
                 self._started = True
-                self._handles = self._dispatcher.start(self._op)
+                started = self._dispatcher.start(self._record, self._reader)
+                if started is not None:
+                    self._handles, self._detailed = started
             if self._handles is not None and not self._done:
-                tokens = self._dispatcher.enter(self._handles)
+                tokens = self._dispatcher.enter(self._handles, self._record)
         except Exception as exc:
             report(exc)
         try:
@@ -260,7 +288,7 @@ class TracedAsyncIterator:
             raise
         self._exit(tokens)
         try:
-            self._on_item(self._op, item)
+            self._reader.item(self._record, item)
         except Exception as exc:
             report(exc)
         return item
@@ -276,10 +304,10 @@ class TracedAsyncIterator:
         self._done = True
         if exc is not None:
             try:
-                self._on_error(self._op, exc)
+                self._reader.error(self._record, exc, self._detailed)
             except Exception as error:  # a reader that failed must not leave the records open
                 report(error)
-        self._dispatcher.finish(self._handles, self._op, None, exc)
+        self._dispatcher.finish(self._handles, self._record, None, exc)
 
     async def aclose(self) -> None:
         try:

@@ -73,9 +73,6 @@ class Patcher:
             else:
                 setattr(applied.owner, applied.attribute, applied.original)
 
-    def is_applied(self, module: str, path: str) -> bool:
-        return (module, path) in self._applied
-
     def _patch_module(self, module: Any) -> None:
         for patch in list(self._wanted.get(module.__name__, ())):
             if (patch.module, patch.path) in self._applied:

@@ -12,44 +12,48 @@ Options are those of ``instrumentation.instrument()``; they are shared by every 
 
 from __future__ import annotations
 
-from typing import Any, Collection
+from typing import Any, Collection, Dict, Type
 
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
 from instrumentation import _core
 from instrumentation._config import build_settings
+from instrumentation._registry import CLIENTS
 
 
-class _SearchInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+class SearchInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """What every instrumentor here shares: the client it instruments is its ``client`` name in
+    the registry, and its dependency specifier comes from there."""
+
     client: str = ""
-    dependencies: Collection[str] = ()
 
     def instrumentation_dependencies(self) -> Collection[str]:
-        return self.dependencies
+        return (CLIENTS[self.client].requirement,)
 
     def _instrument(self, **kwargs: Any) -> None:
-        settings = kwargs.pop("_settings", None) or build_settings(**kwargs)
-        _core.activate(self.client, settings)
+        settings = kwargs.pop("_settings", None)
+        dispatcher = kwargs.pop("_dispatcher", None)
+        if settings is None:
+            settings = build_settings(**kwargs)
+        _core.activate(self.client, settings, dispatcher)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         _core.deactivate(self.client)
 
 
-class AsyncElasticsearchInstrumentor(_SearchInstrumentor):
+class AsyncElasticsearchInstrumentor(SearchInstrumentor):
     """Traces ``elasticsearch.AsyncElasticsearch``, its async DSL classes and ``async_*`` helpers."""
 
     client = "elasticsearch"
-    dependencies = ("elasticsearch >= 8.13",)
 
 
-class WeaviateAsyncInstrumentor(_SearchInstrumentor):
+class WeaviateAsyncInstrumentor(SearchInstrumentor):
     """Traces ``weaviate.WeaviateAsyncClient`` (REST and gRPC); the sync client stays untouched."""
 
     client = "weaviate"
-    dependencies = ("weaviate-client >= 4.13",)
 
 
-INSTRUMENTORS = {
-    "elasticsearch": AsyncElasticsearchInstrumentor,
-    "weaviate": WeaviateAsyncInstrumentor,
+#: Client name -> its instrumentor class, as the registry names it.
+INSTRUMENTORS: Dict[str, Type[SearchInstrumentor]] = {
+    name: globals()[client.instrumentor] for name, client in CLIENTS.items()
 }

@@ -23,10 +23,10 @@ import elasticapm
 from elasticapm.context.contextvars import ContextVarsContext
 from elasticapm.traces import BaseSpan, DroppedSpan, execution_context
 
+from instrumentation._compat import suppressed
 from instrumentation._config import Settings
-from instrumentation._dispatch import suppressed
 from instrumentation._guard import report
-from instrumentation._operation import AttributeValue, Operation
+from instrumentation._record import AttributeValue, Record
 
 SPAN_TYPE = "db"
 SPAN_ACTION = "query"
@@ -83,9 +83,11 @@ def _trim_frames(frames: List[Any]) -> List[Any]:
 
 
 class _Handle:
-    __slots__ = ("own", "span", "transaction")
+    __slots__ = ("detailed", "own", "span", "transaction")
 
     def __init__(self, span: Any, transaction: Any, own: bool) -> None:
+        #: A span shows the request's details (a dropped one is still counted per destination).
+        self.detailed = span is not None
         #: ``Span``, ``DroppedSpan``, or ``None`` (an own transaction that is not sampled).
         self.span = span
         self.transaction = transaction
@@ -113,7 +115,7 @@ class ElasticApmBackend:
             return False
 
     # -- start ---------------------------------------------------------------------------------
-    def start(self, op: Operation) -> Optional[_Handle]:
+    def start(self, op: Record) -> Optional[_Handle]:
         transaction = _current_transaction(None)
         # An ended transaction (a task that outlived its request) counts as none.
         if transaction is None or transaction.ended_time is not None:
@@ -124,11 +126,8 @@ class ElasticApmBackend:
             return None
         return _Handle(self._begin(transaction, op), transaction, False)
 
-    def _begin(self, transaction: Any, op: Operation) -> Any:
+    def _begin(self, transaction: Any, op: Record) -> Any:
         leaf = op.leaf
-        op.detailed = (
-            True  # a dropped span is still counted per destination: that needs details too
-        )
         span = transaction.begin_span(
             op.summary,
             SPAN_TYPE if leaf else HELPER_SPAN_TYPE,
@@ -148,11 +147,9 @@ class ElasticApmBackend:
             return span
         if span.frames:
             span.frames = _trim_frames(span.frames)
-        settings = self.settings
-        op.resolve(settings.capture_query, settings.query_max_length)
         return span
 
-    def _start_transaction(self, op: Operation) -> Optional[_Handle]:
+    def _start_transaction(self, op: Record) -> Optional[_Handle]:
         client = elasticapm.get_client()
         if client is None:
             return None
@@ -171,7 +168,7 @@ class ElasticApmBackend:
         return _Handle(span, transaction, True)
 
     # -- current while the client's code runs -----------------------------------------------------
-    def enter(self, handle: _Handle) -> Tuple[Tuple[Any, ...], Any]:
+    def enter(self, handle: _Handle, op: Record) -> Tuple[Tuple[Any, ...], Any]:
         spans = _spans()
         if handle.own:
             previous = _current_transaction(None)
@@ -189,7 +186,7 @@ class ElasticApmBackend:
 
     # -- finish --------------------------------------------------------------------------------
     def finish(
-        self, handle: _Handle, op: Operation, response: Any, exc: Optional[BaseException]
+        self, handle: _Handle, op: Record, response: Any, exc: Optional[BaseException]
     ) -> None:
         try:
             if handle.span is not None:
@@ -199,7 +196,7 @@ class ElasticApmBackend:
                 self._end_transaction(handle.transaction, op)
 
     def _end_span(
-        self, span: Any, transaction: Any, op: Operation, exc: Optional[BaseException]
+        self, span: Any, transaction: Any, op: Record, exc: Optional[BaseException]
     ) -> None:
         outcome = SUCCESS if op.error_type is None else FAILURE
         if isinstance(span, DroppedSpan):
@@ -230,7 +227,7 @@ class ElasticApmBackend:
             except AttributeError:  # an exception class with __slots__
                 pass
 
-    def _exit_context(self, op: Operation) -> Dict[str, Any]:
+    def _exit_context(self, op: Record) -> Dict[str, Any]:
         """An exit span's ``context``: what Kibana's service map and dependencies are built from."""
         system = op.system
         instance = op.namespace or None
@@ -271,7 +268,7 @@ class ElasticApmBackend:
         return context
 
     @staticmethod
-    def _labels(op: Operation) -> Dict[str, AttributeValue]:
+    def _labels(op: Record) -> Dict[str, AttributeValue]:
         """Client-specific attributes (tenant, consistency level, node, helper counts) as labels."""
         labels: Dict[str, AttributeValue] = dict(op.attributes) if op.attributes else {}
         if op.failed_count is not None and op.failed_count_key is not None:
@@ -281,7 +278,7 @@ class ElasticApmBackend:
         return labels
 
     @staticmethod
-    def _end_transaction(transaction: Any, op: Operation) -> None:
+    def _end_transaction(transaction: Any, op: Record) -> None:
         failed = op.error_type is not None
         transaction.outcome = FAILURE if failed else SUCCESS
         # The agent ends the *current* transaction: make ours current for that, then put back

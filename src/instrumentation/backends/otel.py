@@ -21,57 +21,52 @@ from opentelemetry import context, metrics, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from instrumentation import _attributes as A
+from instrumentation import _compat
+from instrumentation._compat import (
+    UNKNOWN,
+    global_meter_provider,
+    global_tracer_provider,
+    suppressed,
+)
 from instrumentation._config import Settings
-from instrumentation._dispatch import suppressed
 from instrumentation._guard import report
-from instrumentation._operation import AttributeValue, Operation
 from instrumentation._query import scrub_reason
+from instrumentation._record import AttributeValue, CallView, Record
 from instrumentation._version import SCOPE_NAME, __version__
-
-_metrics_internal: Any
-try:  # where the API keeps the global meter provider; see _Liveness
-    from opentelemetry.metrics import _internal as _metrics_internal
-except ImportError:  # pragma: no cover - an API version that moved it
-    _metrics_internal = None
 
 _SCHEMA_URL = "https://opentelemetry.io/schemas/1.44.0"
 _CACHE_LIMIT = 2048
 Attributes = Dict[str, AttributeValue]
-_UNKNOWN = object()
-_NO_OP_TRACER_PROVIDERS = (trace.NoOpTracerProvider, trace.ProxyTracerProvider)
-_NO_OP_METER_PROVIDERS: Tuple[type, ...] = (metrics.NoOpMeterProvider,)
-if _metrics_internal is not None and hasattr(_metrics_internal, "_ProxyMeterProvider"):
-    _NO_OP_METER_PROVIDERS += (_metrics_internal._ProxyMeterProvider,)
 
 
 class _Liveness:
     """Whether a provider records anything: an SDK one does, the API's no-op and proxy ones do not.
 
-    Asked on every call, so it must cost next to nothing. ``trace.get_tracer_provider()`` looks up an
-    environment variable on every call while no provider is set, so for the global provider this
-    reads the API's module global directly (``None`` until one is set), falling back to assuming
-    "live" (always correct, only slower) if an API version ever moves it. A provider that
+    Asked on every call, so it must cost next to nothing: for the global provider it reads the
+    API's module global through ``_compat`` (``None`` until one is set), and counts as "live"
+    (always correct, only slower) if an API version ever moves it. A provider that
     ``OTEL_PYTHON_TRACER_PROVIDER`` / ``OTEL_PYTHON_METER_PROVIDER`` names is loaded by the API on
     first use, so with those variables set the provider counts as live from the start.
     """
 
-    __slots__ = ("_explicit", "_global", "_live", "_module", "_no_op", "_seen", "_variable")
+    __slots__ = ("_explicit", "_global", "_live", "_no_op", "_seen", "_variable")
 
-    def __init__(self, explicit: Any, module: Any, variable: str, no_op: Tuple[type, ...]) -> None:
+    def __init__(
+        self, explicit: Any, global_provider: Any, variable: str, no_op: Tuple[type, ...]
+    ) -> None:
         if isinstance(explicit, no_op[1:]):  # the API's proxy: it stands for the global provider
             explicit = None
         self._explicit = explicit
-        self._module = module
-        self._global = "_TRACER_PROVIDER" if module is trace else "_METER_PROVIDER"
+        self._global = global_provider
         self._variable = variable in os.environ
         self._no_op = no_op
-        self._seen: Any = _UNKNOWN
+        self._seen: Any = UNKNOWN
         self._live = True
 
     def __call__(self) -> bool:
         provider = self._explicit
         if provider is None:
-            provider = getattr(self._module, self._global, _UNKNOWN)
+            provider = self._global()
             if provider is None:
                 return self._variable
         if provider is not self._seen:
@@ -80,21 +75,17 @@ class _Liveness:
         return self._live
 
 
-def _batch_size(op: Operation) -> Optional[int]:
-    """``db.operation.batch.size``: only for batches of two or more, and only an int (a hook may
-    have written anything into the operation; a bad value is dropped, not fatal)."""
-    size = op.batch_size
-    return size if isinstance(size, int) and size >= 2 else None
-
-
 class _Handle:
-    __slots__ = ("current", "metrics", "recording", "span", "start")
+    __slots__ = ("current", "detailed", "hook", "metrics", "span", "start")
 
     def __init__(
         self, span: Optional[trace.Span], recording: bool, current: bool, metrics: bool
     ) -> None:
         self.span = span
-        self.recording = recording
+        #: A recording span: it shows the request's details and the whole outcome.
+        self.detailed = recording
+        #: The request hook still to run (in ``enter``, once the details are read).
+        self.hook: Any = None
         #: The span has a valid context, so it becomes the parent of what runs inside the call
         #: (sampled out too: its children must be sampled out with it).
         self.current = current
@@ -121,15 +112,17 @@ class OpenTelemetryBackend:
             explicit_bucket_boundaries_advisory=list(A.DURATION_BUCKETS),
         )
         self._tracing = _Liveness(
-            settings.tracer_provider, trace, "OTEL_PYTHON_TRACER_PROVIDER", _NO_OP_TRACER_PROVIDERS
+            settings.tracer_provider,
+            global_tracer_provider,
+            "OTEL_PYTHON_TRACER_PROVIDER",
+            _compat.NO_OP_TRACER_PROVIDERS,
         )
         self._metrics = _Liveness(
             settings.meter_provider,
-            _metrics_internal if _metrics_internal is not None else metrics,
+            global_meter_provider,
             "OTEL_PYTHON_METER_PROVIDER",
-            _NO_OP_METER_PROVIDERS,
+            _compat.NO_OP_METER_PROVIDERS,
         )
-        self._metrics_module = _metrics_internal if _metrics_internal is not None else metrics
         #: Both providers are the global ones and no environment variable names one to load.
         self._globals_only = (
             settings.tracer_provider is None
@@ -139,14 +132,15 @@ class OpenTelemetryBackend:
         )
         # (system, operation, collection) -> (span name, start attributes): built once, not per call.
         self._names: Dict[Tuple[str, str, Optional[str]], Tuple[str, Attributes]] = {}
+        self._request_hook = settings.request_hook
         # The metric's attribute sets, likewise.
         self._metric_sets: Dict[Tuple[Any, ...], Attributes] = {}
 
     def wants(self) -> bool:
         if (
             self._globals_only
-            and getattr(trace, "_TRACER_PROVIDER", _UNKNOWN) is None
-            and getattr(self._metrics_module, "_METER_PROVIDER", _UNKNOWN) is None
+            and global_tracer_provider() is None
+            and global_meter_provider() is None
         ):
             return False  # the common "no SDK at all": two attribute reads, no call
         try:
@@ -156,7 +150,7 @@ class OpenTelemetryBackend:
             return False
 
     # -- start ---------------------------------------------------------------------------------
-    def _start_attributes(self, op: Operation) -> Tuple[str, Attributes]:
+    def _start_attributes(self, op: Record) -> Tuple[str, Attributes]:
         key = (op.system, op.name, op.collection)
         cached = self._names.get(key)
         if cached is None and not op.leaf:
@@ -187,7 +181,7 @@ class OpenTelemetryBackend:
             return cached[0], attributes
         return cached
 
-    def start(self, op: Operation) -> Optional[_Handle]:
+    def start(self, op: Record) -> Optional[_Handle]:
         # A helper contains database calls but is none: no duration point of its own.
         metrics = op.leaf and self._metrics()
         if not self._tracing():
@@ -204,17 +198,16 @@ class OpenTelemetryBackend:
         recording = span.is_recording()
         handle = _Handle(span, recording, recording or span.get_span_context().is_valid, metrics)
         if recording:
-            op.detailed = True
-            settings = self.settings
-            op.resolve(settings.capture_query, settings.query_max_length)
-            if settings.request_hook is not None:
-                try:
-                    settings.request_hook(span, op)
-                except Exception as exc:
-                    report(exc, "request_hook")
+            handle.hook = self._request_hook
         return handle
 
-    def enter(self, handle: _Handle) -> Any:
+    def enter(self, handle: _Handle, op: Record) -> Any:
+        if handle.hook is not None:
+            hook, handle.hook = handle.hook, None
+            try:
+                hook(handle.span, CallView(op))
+            except Exception as exc:
+                report(exc, "request_hook")
         if not handle.current:
             return None  # no span, or an invalid one: nothing to propagate, skip the context switch
         return context.attach(trace.set_span_in_context(handle.span))  # type: ignore[arg-type]
@@ -225,12 +218,12 @@ class OpenTelemetryBackend:
 
     # -- finish --------------------------------------------------------------------------------
     def finish(
-        self, handle: _Handle, op: Operation, response: Any, exc: Optional[BaseException]
+        self, handle: _Handle, op: Record, response: Any, exc: Optional[BaseException]
     ) -> None:
         elapsed = perf_counter() - handle.start
         span = handle.span
         try:
-            if handle.recording and span is not None:
+            if handle.detailed and span is not None:
                 self._on_finish(span, op, response, exc)
         finally:
             try:
@@ -241,7 +234,7 @@ class OpenTelemetryBackend:
                     self.duration.record(elapsed, self._metric_attributes(op))
 
     def _on_finish(
-        self, span: trace.Span, op: Operation, response: Any, exc: Optional[BaseException]
+        self, span: trace.Span, op: Record, response: Any, exc: Optional[BaseException]
     ) -> None:
         settings = self.settings
         if op.error_type is not None:
@@ -267,8 +260,8 @@ class OpenTelemetryBackend:
             attributes[A.DB_NAMESPACE] = op.namespace
             if settings.semconv_dup:
                 attributes[A.OLD_DB_NAME] = op.namespace
-        batch_size = _batch_size(op)
-        if batch_size is not None:
+        batch_size = op.batch_size
+        if batch_size is not None and batch_size >= 2:
             attributes[A.DB_OPERATION_BATCH_SIZE] = batch_size
         if op.returned_rows is not None and settings.record_returned_rows:
             attributes[A.DB_RESPONSE_RETURNED_ROWS] = op.returned_rows
@@ -279,13 +272,11 @@ class OpenTelemetryBackend:
         span.set_attributes(attributes)
         if settings.response_hook is not None:
             try:
-                settings.response_hook(span, op, response)
+                settings.response_hook(span, CallView(op), response)
             except Exception as exc:
                 report(exc, "response_hook")
 
-    def _record_failure(
-        self, span: trace.Span, op: Operation, exc: Optional[BaseException]
-    ) -> None:
+    def _record_failure(self, span: trace.Span, op: Record, exc: Optional[BaseException]) -> None:
         """ERROR status described by the server's reason, ``error.type``, and the exception event.
 
         Outside ``raw`` capture the reason and the event's message and stack trace are scrubbed of
@@ -321,7 +312,7 @@ class OpenTelemetryBackend:
             },
         )
 
-    def _metric_attributes(self, op: Operation) -> Attributes:
+    def _metric_attributes(self, op: Record) -> Attributes:
         key = (op.system, op.name, op.collection, op.server_address, op.server_port, op.error_type)
         cacheable = True
         try:

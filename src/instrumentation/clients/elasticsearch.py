@@ -22,16 +22,14 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Dict, List, Mapping,
 
 from instrumentation import _attributes as A
 from instrumentation import _state
-from instrumentation._dispatch import TracedAsyncIterator, traced_call
+from instrumentation._dispatch import Reader, TracedAsyncIterator, traced_call
 from instrumentation._guard import guard, report
-from instrumentation._operation import Operation, exception_type
 from instrumentation._patching import Patch
 from instrumentation._query import capture
+from instrumentation._record import Record, exception_type
 from instrumentation._url import redact_url
 
 SYSTEM = "elasticsearch"
-LIBRARY = "elasticsearch"
-INSTRUMENTS = ("elasticsearch >= 8.13",)
 
 #: Endpoints whose body is a query worth recording in ``db.query.text``.
 SEARCH_ENDPOINTS = frozenset(
@@ -55,9 +53,9 @@ HELPER_FAILED_DOCUMENTS = "elasticsearch.helpers.failed_documents"
 _BULK_ACTIONS = frozenset({"index", "create", "update", "delete"})
 
 #: The API operation in flight in this task (read by the silenced ``OpenTelemetry.span``).
-_api_operation: ContextVar[Optional[Operation]] = ContextVar("es_api_operation", default=None)
+_api_operation: ContextVar[Optional[Record]] = ContextVar("es_api_operation", default=None)
 #: The helper operation in flight in this task (a nested helper counts into it).
-_helper_operation: ContextVar[Optional[Operation]] = ContextVar("es_helper_operation", default=None)
+_helper_operation: ContextVar[Optional[Record]] = ContextVar("es_helper_operation", default=None)
 
 
 # -- reading an API call ------------------------------------------------------------------------
@@ -125,15 +123,17 @@ def count_bulk_actions(body: Any) -> Optional[int]:
     return count
 
 
-def _details(op: Operation, capture_query: str, max_length: int) -> None:
-    """Costly request details, read only when a backend records (see ``Operation.resolve``)."""
+def _details(op: Record, capture_query: str, max_length: int) -> None:
+    """Costly request details, read only when a backend records them in detail."""
+    if op.body is None:
+        return
     if op.name == "bulk":
         op.batch_size = count_bulk_actions(op.body)
     elif op.name in SEARCH_ENDPOINTS:
         op.query_text = capture(op.body, capture_query, max_length)
 
 
-def read_request(args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Operation:
+def read_request(args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Record:
     method = args[0] if args else kwargs.get("method", "GET")
     endpoint_id = kwargs.get("endpoint_id")
     path_parts: Mapping[str, Any] = kwargs.get("path_parts") or {}
@@ -147,12 +147,11 @@ def read_request(args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Operation:
             if parameters is None:
                 parameters = {}
             parameters[key] = text
-    op = Operation(SYSTEM, endpoint_id or str(method), collection, parameters)
+    op = Record(SYSTEM, endpoint_id or str(method), collection, parameters)
     op.http_method = str(method)
     body = kwargs.get("body")
     if body is not None and (endpoint_id == "bulk" or endpoint_id in SEARCH_ENDPOINTS):
         op.body = body
-        op.details = _details
     return op
 
 
@@ -167,7 +166,7 @@ class NodeRecorder:
     __slots__ = ("op",)
     otel_span = None
 
-    def __init__(self, op: Operation) -> None:
+    def __init__(self, op: Record) -> None:
         self.op = op
 
     def __enter__(self) -> NodeRecorder:
@@ -207,7 +206,7 @@ class _Silent(NodeRecorder):
 
 #: In ``_api_operation`` while a call runs untraced (nothing records): silences elasticsearch-py's
 #: own span, which would be a second, redundant one (and with no SDK costs more than our check).
-_QUIET = Operation(SYSTEM, "quiet")
+_QUIET = Record(SYSTEM, "quiet")
 _SILENT = _Silent(_QUIET)
 
 
@@ -234,7 +233,7 @@ def _cloud_header(headers: Any, name: str) -> Optional[str]:
     return str(value) if value else None
 
 
-def _read_meta(op: Operation, meta: Any) -> None:
+def _read_meta(op: Record, meta: Any) -> None:
     """Details of a response (or of an error's response): only when a backend records them."""
     status = getattr(meta, "status", None)
     if status is not None:
@@ -252,7 +251,7 @@ def _read_meta(op: Operation, meta: Any) -> None:
         op.url = redact_url(url)
 
 
-def _read_node(op: Operation, meta: Any) -> None:
+def _read_node(op: Record, meta: Any) -> None:
     """The node that answered, when the transport did not name it (a call without a recorder)."""
     if op.server_address is None:
         node = getattr(meta, "node", None)
@@ -277,7 +276,7 @@ def _error_reason(error: Any) -> Optional[str]:
     return str(kind) if kind else None
 
 
-def _read_bulk_failures(op: Operation, body: Mapping[str, Any]) -> None:
+def _read_bulk_failures(op: Record, body: Mapping[str, Any]) -> None:
     failed = 0
     first: Optional[str] = None
     reason: Optional[str] = None
@@ -296,14 +295,14 @@ def _read_bulk_failures(op: Operation, body: Mapping[str, Any]) -> None:
     op.fail(first or "_OTHER", reason)
 
 
-def read_response(op: Operation, response: Any) -> None:
+def read_response(op: Record, response: Any, detailed: bool) -> None:
     meta = getattr(response, "meta", None)
     if op.server_address is None:
         _read_node(op, meta)
     body = getattr(response, "body", None)
     if op.name == "bulk" and isinstance(body, dict) and body.get("errors"):
         _read_bulk_failures(op, body)  # the outcome: the metric needs it too
-    if not op.detailed:
+    if not detailed:
         return
     _read_meta(op, meta)
     if not isinstance(body, dict):
@@ -334,16 +333,16 @@ def _server_reason(exc: BaseException) -> Optional[str]:
     return body if isinstance(body, str) and body else None
 
 
-def read_error(op: Operation, exc: BaseException) -> None:
+def read_error(op: Record, exc: BaseException, detailed: bool) -> None:
     meta = getattr(exc, "meta", None)
     if meta is not None:
         _read_node(op, meta)
-        if op.detailed:
+        if detailed:
             _read_meta(op, meta)
-    elif op.detailed and op.url is not None:
+    elif detailed and op.url is not None:
         op.url = redact_url(op.url)
     status = getattr(meta, "status", None)
-    reason = _server_reason(exc) if op.detailed else None
+    reason = _server_reason(exc) if detailed else None
     if isinstance(status, int) and status >= 400:
         op.fail(str(status), reason)
     else:
@@ -361,9 +360,7 @@ def _perform_request(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any
         except Exception as exc:
             report(exc)
         else:
-            return traced_call(
-                dispatcher, op, wrapped(*args, **kwargs), read_response, read_error, _api_operation
-            )
+            return traced_call(dispatcher, op, API, wrapped(*args, **kwargs), _api_operation)
     return _quiet_call(wrapped(*args, **kwargs))
 
 
@@ -385,14 +382,14 @@ def _helper_collection(name: str, args: Tuple[Any, ...], kwargs: Dict[str, Any])
     return _path_value(index) if index is not None else None
 
 
-def _helper_op(name: str, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Operation:
-    op = Operation(SYSTEM, name, _helper_collection(name, args, kwargs))
+def _helper_op(name: str, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Record:
+    op = Record(SYSTEM, name, _helper_collection(name, args, kwargs))
     op.leaf = False
     op.attributes = {HELPER_DOCUMENTS: 0, HELPER_FAILED_DOCUMENTS: 0}
     return op
 
 
-def _count_bulk_item(op: Operation, item: Any) -> None:
+def _count_bulk_item(op: Record, item: Any) -> None:
     attributes = op.attributes
     if attributes is None:
         return
@@ -404,16 +401,16 @@ def _count_bulk_item(op: Operation, item: Any) -> None:
         op.fail(str(error.get("type", "_OTHER")) if isinstance(error, dict) else "_OTHER")
 
 
-def _count_document(op: Operation, item: Any) -> None:
+def _count_document(op: Record, item: Any) -> None:
     if op.attributes is not None:
         op.attributes[HELPER_DOCUMENTS] = int(op.attributes.get(HELPER_DOCUMENTS, 0)) + 1
 
 
-def _helper_result(op: Operation, result: Any) -> None:
+def _helper_result(op: Record, result: Any, detailed: bool) -> None:
     return None
 
 
-def _helper_error(op: Operation, exc: BaseException) -> None:
+def _helper_error(op: Record, exc: BaseException, detailed: bool) -> None:
     errors = getattr(exc, "errors", None)
     if isinstance(errors, list) and op.attributes is not None:
         failed = max(int(op.attributes.get(HELPER_FAILED_DOCUMENTS, 0)), len(errors))
@@ -427,9 +424,7 @@ class _CountInto:
 
     __slots__ = ("_counter", "_inner", "_op")
 
-    def __init__(
-        self, inner: Any, op: Operation, counter: Callable[[Operation, Any], None]
-    ) -> None:
+    def __init__(self, inner: Any, op: Record, counter: Callable[[Record, Any], None]) -> None:
         self._inner = inner
         self._op = op
         self._counter = counter
@@ -461,18 +456,15 @@ def _coroutine_helper(name: str) -> Callable[..., Any]:
         if op is None:
             return await wrapped(*args, **kwargs)
         return await traced_call(
-            dispatcher,
-            op,
-            wrapped(*args, **kwargs),
-            _helper_result,
-            _helper_error,
-            _helper_operation,
+            dispatcher, op, _HELPER, wrapped(*args, **kwargs), _helper_operation
         )
 
     return wrapper
 
 
-def _generator_helper(name: str, counter: Callable[[Operation, Any], None]) -> Callable[..., Any]:
+def _generator_helper(name: str, counter: Callable[[Record, Any], None]) -> Callable[..., Any]:
+    reader = Reader(response=_helper_result, error=_helper_error, item=counter)
+
     def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> AsyncIterator[Any]:
         generator = wrapped(*args, **kwargs)
         dispatcher = _state.dispatcher
@@ -486,11 +478,15 @@ def _generator_helper(name: str, counter: Callable[[Operation, Any], None]) -> C
                     return _CountInto(generator, outer, counter)
                 return generator  # type: ignore[no-any-return]
             op = _helper_op(name, args, kwargs)
-            return TracedAsyncIterator(dispatcher, op, generator, counter, _helper_error)
+            return TracedAsyncIterator(dispatcher, op, reader, generator)
         return generator  # type: ignore[no-any-return]
 
     return wrapper
 
+
+#: How an API call and a helper call are read.
+API = Reader(response=read_response, error=read_error, details=_details)
+_HELPER = Reader(response=_helper_result, error=_helper_error)
 
 _async_bulk = _coroutine_helper("helpers.async_bulk")
 _async_reindex = _coroutine_helper("helpers.async_reindex")

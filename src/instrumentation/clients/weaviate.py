@@ -27,18 +27,18 @@ from urllib.parse import urlsplit
 
 from instrumentation import _attributes as A
 from instrumentation import _state
-from instrumentation._dispatch import TracedAsyncIterator, traced_call
+from instrumentation._dispatch import Reader, TracedAsyncIterator, traced_call
 from instrumentation._guard import guard
-from instrumentation._operation import Operation, exception_type
 from instrumentation._patching import Patch
 from instrumentation._query import bound
+from instrumentation._record import Record, exception_type
 from instrumentation._url import redact_url
 
 SYSTEM = "weaviate"
 BATCH_ERROR = "batch_object_error"
 
 #: The multi-request call in flight in this task: requests inside it add to it, not start spans.
-_group: ContextVar[Optional[Operation]] = ContextVar("weaviate_group", default=None)
+_group: ContextVar[Optional[Record]] = ContextVar("weaviate_group", default=None)
 
 
 # -- REST ---------------------------------------------------------------------------------------
@@ -113,7 +113,7 @@ def _route(method: str, path: str) -> Tuple[str, Optional[str]]:
     return f"{method} {first or '/'}", None
 
 
-def _rest_query(op: Operation, capture_query: str, max_length: int) -> None:
+def _rest_query(op: Record, capture_query: str, max_length: int) -> None:
     if capture_query != "raw" or not isinstance(op.body, dict):
         return
     query = op.body.get("query")
@@ -121,7 +121,7 @@ def _rest_query(op: Operation, capture_query: str, max_length: int) -> None:
         op.query_text = bound(query, max_length)
 
 
-def read_rest(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Operation:
+def read_rest(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Record:
     method = str(args[0] if args else kwargs.get("method", "GET")).upper()
     url = str(kwargs.get("url", ""))
     parts = urlsplit(url)
@@ -134,7 +134,7 @@ def read_rest(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> O
     name, collection = _route(method, path)
     if collection is None and isinstance(body, dict) and isinstance(body.get("class"), str):
         collection = body["class"]
-    op = Operation(SYSTEM, name, collection)
+    op = Record(SYSTEM, name, collection)
     op.http_method = method
     op.server_address = parts.hostname
     op.server_port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -150,11 +150,10 @@ def read_rest(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> O
             op.batch_size = len(body["objects"])
         if name == "graphql":
             op.body = body
-            op.details = _rest_query
     return op
 
 
-def read_rest_response(op: Operation, response: Any) -> None:
+def read_rest_response(op: Record, response: Any, detailed: bool) -> None:
     status = getattr(response, "status_code", None)
     if status is not None:
         op.status_code = str(status)
@@ -172,18 +171,18 @@ def read_rest_response(op: Operation, response: Any) -> None:
             _batch_failed(op, len(errors), _rest_message(errors[0]))
 
 
-def read_unchecked_rest_response(op: Operation, response: Any) -> None:
+def read_unchecked_rest_response(op: Record, response: Any, detailed: bool) -> None:
     """A response ``_send`` was given no expected status codes for: its caller judges it.
 
     Weaviate raises inside ``_send`` for a status outside the expected codes, but without them the
     caller raises after ``_send`` returned (``_decode_json_response_*``), for any status >= 400
     except a 404 some lookups answer ``None`` for. The span follows the caller's judgement.
     """
-    read_rest_response(op, response)
+    read_rest_response(op, response, detailed)
     status = getattr(response, "status_code", None)
     if isinstance(status, int) and status >= 400 and status != 404:
         reason = None
-        if op.detailed:
+        if detailed:
             try:
                 reason = _rest_message(response.json())
             except Exception:  # not JSON: the status alone says it
@@ -272,7 +271,7 @@ def _consistency(value: int) -> Optional[str]:
     return name.replace("CONSISTENCY_LEVEL_", "")
 
 
-def _scope(op: Operation, collection: str, tenant: str, consistency_level: int) -> None:
+def _scope(op: Record, collection: str, tenant: str, consistency_level: int) -> None:
     if collection:
         op.collection = collection
     if tenant:
@@ -282,7 +281,7 @@ def _scope(op: Operation, collection: str, tenant: str, consistency_level: int) 
         op.set_attribute(A.WEAVIATE_CONSISTENCY_LEVEL, level)
 
 
-def _search_query(op: Operation, capture_query: str, max_length: int) -> None:
+def _search_query(op: Record, capture_query: str, max_length: int) -> None:
     """Raw capture only: the query string, ``near_text`` concepts, generative prompt or task."""
     if capture_query != "raw":
         return
@@ -311,8 +310,8 @@ def _search_query(op: Operation, capture_query: str, max_length: int) -> None:
         op.query_text = bound(text, max_length)
 
 
-def _grpc_op(instance: Any, name: str) -> Operation:
-    op = Operation(SYSTEM, name)
+def _grpc_op(instance: Any, name: str) -> Record:
+    op = Record(SYSTEM, name)
     params = getattr(instance, "_connection_params", None)
     grpc = getattr(params, "grpc", None)
     if grpc is not None:
@@ -321,15 +320,14 @@ def _grpc_op(instance: Any, name: str) -> Operation:
     return op
 
 
-def read_search(instance: Any, request: Any) -> Operation:
+def read_search(instance: Any, request: Any) -> Record:
     op = _grpc_op(instance, _search_name(request))
     _scope(op, request.collection, request.tenant, request.consistency_level)
     op.body = request
-    op.details = _search_query
     return op
 
 
-def read_batch_objects(instance: Any, request: Any) -> Operation:
+def read_batch_objects(instance: Any, request: Any) -> Record:
     op = _grpc_op(instance, "insert_many")
     objects = request.objects
     op.batch_size = len(objects)
@@ -342,25 +340,25 @@ def read_batch_objects(instance: Any, request: Any) -> Operation:
     return op
 
 
-def read_batch_delete(instance: Any, request: Any) -> Operation:
+def read_batch_delete(instance: Any, request: Any) -> Record:
     op = _grpc_op(instance, "delete_many")
     _scope(op, request.collection, request.tenant, request.consistency_level)
     return op
 
 
-def read_aggregate(instance: Any, request: Any) -> Operation:
+def read_aggregate(instance: Any, request: Any) -> Record:
     op = _grpc_op(instance, "aggregate")
     _scope(op, request.collection, request.tenant, 0)
     return op
 
 
-def read_tenants_get(instance: Any, request: Any) -> Operation:
+def read_tenants_get(instance: Any, request: Any) -> Record:
     op = _grpc_op(instance, "get_tenants")
     _scope(op, request.collection, "", 0)
     return op
 
 
-def _batch_failed(op: Operation, failed: int, first: Any = None) -> None:
+def _batch_failed(op: Record, failed: int, first: Any = None) -> None:
     op.failed_count = failed
     op.failed_count_key = A.WEAVIATE_BATCH_FAILED_OBJECTS
     reason = None
@@ -370,7 +368,7 @@ def _batch_failed(op: Operation, failed: int, first: Any = None) -> None:
     op.fail(BATCH_ERROR, reason)
 
 
-def read_grpc_response(op: Operation, response: Any) -> None:
+def read_grpc_response(op: Record, response: Any, detailed: bool) -> None:
     op.status_code = "OK"
     name = op.name
     if name == "insert_many":
@@ -385,9 +383,12 @@ def read_grpc_response(op: Operation, response: Any) -> None:
             if failed:
                 _batch_failed(op, failed)
         return
-    if not op.detailed:
-        return  # the rows below are span details; the metric needs none of them
-    rows = getattr(response, "tenants" if name == "get_tenants" else "results", None)
+    if detailed:  # the rows are span details; the metric needs none of them
+        _read_rows(op, response)
+
+
+def _read_rows(op: Record, response: Any) -> None:
+    rows = getattr(response, "tenants" if op.name == "get_tenants" else "results", None)
     if rows is not None:
         op.returned_rows = len(rows)
 
@@ -424,7 +425,7 @@ def _details(cause: Any) -> Optional[str]:
     return text if isinstance(text, str) and text else None
 
 
-def read_error(op: Operation, exc: BaseException) -> None:
+def read_error(op: Record, exc: BaseException, detailed: bool) -> None:
     """The original cause: a gRPC status name, else an HTTP status, else the exception class; and
     the server's reason (gRPC details, the REST error message), else the backends take the
     exception's own message."""
@@ -447,7 +448,7 @@ def read_error(op: Operation, exc: BaseException) -> None:
     op.fail(exception_type(exc))
 
 
-def _add_to_group(group: Operation, op: Operation) -> None:
+def _add_to_group(group: Record, op: Record) -> None:
     if group.server_address is None:
         group.server_address = op.server_address
         group.server_port = op.server_port
@@ -461,7 +462,7 @@ def _add_to_group(group: Operation, op: Operation) -> None:
 
 # -- wrappers -----------------------------------------------------------------------------------
 async def _in_group(
-    group: Operation, op: Optional[Operation], call: Awaitable[Any], on_response: Any
+    group: Record, op: Optional[Record], call: Awaitable[Any], reader: Reader
 ) -> Any:
     """A request inside a multi-request call: no span of its own; it adds to the call's."""
     try:
@@ -469,12 +470,12 @@ async def _in_group(
     except BaseException as exc:
         with guard:
             if op is not None:
-                read_error(op, exc)
+                reader.error(op, exc, True)
                 _add_to_group(group, op)
         raise
     with guard:
         if op is not None:
-            on_response(op, response)
+            reader.response(op, response, True)
             _add_to_group(group, op)
     return response
 
@@ -493,15 +494,18 @@ def _send(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         op = read_rest(instance, args, kwargs)
     if op is None:
         return awaitable
-    reader = read_rest_response
-    if kwargs.get("status_codes") is None:
-        reader = read_unchecked_rest_response
+    reader = REST if kwargs.get("status_codes") is not None else _REST_UNCHECKED
     if group is not None:
         return _in_group(group, op, awaitable, reader)
-    return traced_call(dispatcher, op, awaitable, reader, read_error)
+    return traced_call(dispatcher, op, reader, awaitable)
 
 
-def _grpc(reader: Callable[[Any, Any], Operation]) -> Callable[..., Any]:
+def _grpc(
+    read: Callable[[Any, Any], Record], reader: Optional[Reader] = None
+) -> Callable[..., Any]:
+    if reader is None:
+        reader = GRPC
+
     def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         """The gRPC methods are coroutine functions: this returns the awaitable that is awaited."""
         dispatcher = _state.dispatcher
@@ -513,18 +517,14 @@ def _grpc(reader: Callable[[Any, Any], Operation]) -> Callable[..., Any]:
         op = None
         with guard:
             request = args[0] if args else kwargs.get("request")
-            op = reader(instance, request)
+            op = read(instance, request)
         if group is not None:
-            return _in_group(group, op, wrapped(*args, **kwargs), read_grpc_response)
+            return _in_group(group, op, wrapped(*args, **kwargs), reader)
         if op is None:
             return wrapped(*args, **kwargs)
-        return traced_call(dispatcher, op, wrapped(*args, **kwargs), read_grpc_response, read_error)
+        return traced_call(dispatcher, op, reader, wrapped(*args, **kwargs))
 
     return wrapper
-
-
-def _count_stream_reply(op: Operation, reply: Any) -> None:
-    return None
 
 
 def _grpc_batch_stream(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
@@ -536,7 +536,7 @@ def _grpc_batch_stream(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> A
     with guard:
         op = _grpc_op(instance, "batch.stream")
         op.status_code = "OK"
-        return TracedAsyncIterator(dispatcher, op, stream, _count_stream_reply, read_error)
+        return TracedAsyncIterator(dispatcher, op, GRPC, stream)
     return stream
 
 
@@ -566,7 +566,7 @@ def _forced(args: Any, kwargs: Any) -> bool:
     return bool(args[0] if args else kwargs.get("force", False))
 
 
-def _group_response(op: Operation, response: Any) -> None:
+def _group_response(op: Record, response: Any, detailed: bool) -> None:
     if op.status_code is None:
         op.status_code = "OK"
 
@@ -584,24 +584,29 @@ def _grouped(name: str, collection: Callable[[Any, Any, Any], Optional[str]]) ->
             return await wrapped(*args, **kwargs)  # already connected: sends nothing, no span
         op = None
         with guard:
-            op = Operation(SYSTEM, name, collection(instance, args, kwargs))
+            op = Record(SYSTEM, name, collection(instance, args, kwargs))
         if op is None:
             return await wrapped(*args, **kwargs)
         token = _group.set(op)  # before the call is made: some of these send on being called
         try:
-            return await traced_call(
-                dispatcher, op, wrapped(*args, **kwargs), _group_response, read_error
-            )
+            return await traced_call(dispatcher, op, _GROUP, wrapped(*args, **kwargs))
         finally:
             _group.reset(token)
 
     return wrapper
 
 
+#: How each kind of call is read.
+REST = Reader(response=read_rest_response, error=read_error, details=_rest_query)
+_REST_UNCHECKED = REST._replace(response=read_unchecked_rest_response)
+_GROUP = Reader(response=_group_response, error=read_error)
+GRPC = Reader(response=read_grpc_response, error=read_error)
+SEARCH = GRPC._replace(details=_search_query)
+
 _CONNECTION = "weaviate.connect.v4"
 PATCHES: Tuple[Patch, ...] = (
     Patch(_CONNECTION, "ConnectionAsync._send", _send),
-    Patch(_CONNECTION, "ConnectionAsync.grpc_search", _grpc(read_search)),
+    Patch(_CONNECTION, "ConnectionAsync.grpc_search", _grpc(read_search, SEARCH)),
     Patch(_CONNECTION, "ConnectionAsync.grpc_batch_objects", _grpc(read_batch_objects)),
     Patch(_CONNECTION, "ConnectionAsync.grpc_batch_delete", _grpc(read_batch_delete)),
     Patch(_CONNECTION, "ConnectionAsync.grpc_aggregate", _grpc(read_aggregate)),

@@ -1,0 +1,194 @@
+"""What one traced call *is*: the private record a client fills and backends read.
+
+A client module (``clients/*.py``) fills a ``Record`` from the library's request and response, as
+far as the dispatcher tells it to (``detailed``: everything a recording span shows, or only what
+the duration metric needs). Backends (``backends/*.py``) only read it. Neither side imports the
+other, and neither writes anything the other reads back: no flags, no callbacks.
+
+Hooks get a ``CallView``: a read-only window on the record, the one public name here.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Mapping, Optional, Union
+
+AttributeValue = Union[str, int, float, bool]
+
+
+class Record:
+    """One logical database call (one span per backend). Private: filled by one client."""
+
+    __slots__ = (
+        "attributes",
+        "batch_size",
+        "body",
+        "collection",
+        "error_type",
+        "failed_count",
+        "failed_count_key",
+        "http_method",
+        "leaf",
+        "name",
+        "namespace",
+        "parameters",
+        "query_text",
+        "reason",
+        "returned_rows",
+        "rows_affected",
+        "server_address",
+        "server_port",
+        "status_code",
+        "system",
+        "url",
+    )
+
+    def __init__(
+        self,
+        system: str,
+        name: str,
+        collection: Optional[str] = None,
+        parameters: Optional[Dict[str, str]] = None,
+    ) -> None:
+        # -- what the call is: known before it is sent (samplers see it) --
+        self.system = system
+        self.name = name
+        self.collection = collection
+        #: ``db.operation.parameter.<key>`` values (Elasticsearch path parts such as ``id``).
+        self.parameters = parameters
+        #: False for a call that contains other traced calls (``async_bulk``): no database call of
+        #: its own (an INTERNAL span, no ``db.system``, no duration point, an APM ``app`` span).
+        self.leaf = True
+        # -- the request, read in detail only when something records it --
+        #: The request payload the client reads its details from (query text, batch size).
+        self.body: Any = None
+        self.query_text: Optional[str] = None
+        self.batch_size: Optional[int] = None
+        self.http_method: Optional[str] = None
+        self.url: Optional[str] = None
+        self.server_address: Optional[str] = None
+        self.server_port: Optional[int] = None
+        #: Client-specific attributes (``elasticsearch.node.name``, ``weaviate.tenant``, ...).
+        self.attributes: Optional[Dict[str, AttributeValue]] = None
+        # -- the outcome --
+        self.status_code: Optional[str] = None
+        self.namespace: Optional[str] = None
+        #: Set when the call failed: ``error.type`` (status code, exception class, ...).
+        self.error_type: Optional[str] = None
+        #: The server's reason for the failure, as it said it (backends scrub it per capture mode).
+        self.reason: Optional[str] = None
+        #: Failed items of a partially failed batch, and the attribute that carries the count.
+        self.failed_count: Optional[int] = None
+        self.failed_count_key: Optional[str] = None
+        self.returned_rows: Optional[int] = None
+        self.rows_affected: Optional[int] = None
+
+    @property
+    def summary(self) -> str:
+        """``db.query.summary`` and the span name: operation, then collection when there is one."""
+        if self.collection:
+            return f"{self.name} {self.collection}"
+        return self.name
+
+    def set_attribute(self, key: str, value: AttributeValue) -> None:
+        if self.attributes is None:
+            self.attributes = {}
+        self.attributes[key] = value
+
+    def fail(self, error_type: str, reason: Optional[str] = None) -> None:
+        """Mark the call failed; the first cause recorded wins."""
+        if self.error_type is None:
+            self.error_type = error_type
+            if reason:
+                self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"<Record {self.system} {self.summary!r} error={self.error_type!r}>"
+
+
+def exception_type(exc: BaseException) -> str:
+    """``error.type`` for an exception with no better cause: its qualified class name."""
+    return type(exc).__qualname__
+
+
+class CallView:
+    """What a ``request_hook`` / ``response_hook`` sees of the call: read-only.
+
+    ``request_hook(span, call)`` runs once the span has started with the request's details (query
+    text, batch size, server); ``response_hook(span, call, response)`` runs before the span ends,
+    with the outcome (``status_code``, ``error_type``, ``reason``) filled in.
+    """
+
+    __slots__ = ("_record",)
+
+    def __init__(self, record: Record) -> None:
+        self._record = record
+
+    @property
+    def system(self) -> str:
+        """``db.system.name``: ``elasticsearch``, ``weaviate``."""
+        return self._record.system
+
+    @property
+    def operation(self) -> str:
+        """``db.operation.name``: ``search``, ``bulk``, ``hybrid``, ``helpers.async_bulk``."""
+        return self._record.name
+
+    @property
+    def collection(self) -> Optional[str]:
+        """``db.collection.name``: the index or collection, when the call has one."""
+        return self._record.collection
+
+    @property
+    def summary(self) -> str:
+        """The span name and ``db.query.summary``."""
+        return self._record.summary
+
+    @property
+    def parameters(self) -> Mapping[str, str]:
+        """Path parameters (``db.operation.parameter.<key>``)."""
+        return dict(self._record.parameters or {})
+
+    @property
+    def query_text(self) -> Optional[str]:
+        """``db.query.text`` as captured (per ``capture_query``)."""
+        return self._record.query_text
+
+    @property
+    def batch_size(self) -> Optional[int]:
+        return self._record.batch_size
+
+    @property
+    def server_address(self) -> Optional[str]:
+        return self._record.server_address
+
+    @property
+    def server_port(self) -> Optional[int]:
+        return self._record.server_port
+
+    @property
+    def url(self) -> Optional[str]:
+        """``url.full``, redacted (REST calls)."""
+        return self._record.url
+
+    @property
+    def status_code(self) -> Optional[str]:
+        """``db.response.status_code``: an HTTP status or a gRPC status name."""
+        return self._record.status_code
+
+    @property
+    def error_type(self) -> Optional[str]:
+        """``error.type`` when the call failed, else ``None``."""
+        return self._record.error_type
+
+    @property
+    def reason(self) -> Optional[str]:
+        """The server's reason for a failure, unscrubbed (the span's status has it scrubbed)."""
+        return self._record.reason
+
+    @property
+    def attributes(self) -> Mapping[str, AttributeValue]:
+        """Client-specific attributes (``weaviate.tenant``, ``elasticsearch.node.name``, ...)."""
+        return dict(self._record.attributes or {})
+
+    def __repr__(self) -> str:
+        return f"<CallView {self.summary!r} error={self.error_type!r}>"

@@ -1,0 +1,67 @@
+"""The private OpenTelemetry names ``instrumentation._compat`` reads still exist and still mean what
+the public API means. When an API release moves one, this fails (the package itself falls back to
+the public API and stays correct, only slower), so we notice and follow."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+from opentelemetry import context, metrics, trace
+from opentelemetry.instrumentation.utils import (
+    is_instrumentation_enabled,
+    suppress_instrumentation,
+)
+
+from instrumentation import _compat
+
+
+def test_the_private_names_are_where_compat_reads_them() -> None:
+    from opentelemetry.instrumentation import utils
+    from opentelemetry.metrics import _internal
+
+    assert hasattr(trace, "_TRACER_PROVIDER")
+    assert hasattr(_internal, "_METER_PROVIDER")
+    assert hasattr(_internal, "_ProxyMeterProvider")
+    assert hasattr(context, "_SUPPRESS_INSTRUMENTATION_KEY")
+    assert hasattr(utils, "_SUPPRESS_INSTRUMENTATION_KEY_PLAIN")
+    assert _compat.global_tracer_provider() is not _compat.UNKNOWN
+    assert _compat.global_meter_provider() is not _compat.UNKNOWN
+
+
+def test_suppressed_agrees_with_is_instrumentation_enabled() -> None:
+    assert _compat.suppressed() is (not is_instrumentation_enabled()) is False
+    with suppress_instrumentation():
+        assert _compat.suppressed() is (not is_instrumentation_enabled()) is True
+    assert _compat.suppressed() is False
+
+
+def test_global_providers_read_as_the_public_api_sets_them() -> None:
+    """In a fresh process: ``None`` until set, then the very provider the API returns."""
+    script = textwrap.dedent(
+        """
+        from opentelemetry import metrics, trace
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.trace import TracerProvider
+        from instrumentation import _compat
+
+        assert _compat.global_tracer_provider() is None
+        assert _compat.global_meter_provider() is None
+        trace.set_tracer_provider(TracerProvider())
+        metrics.set_meter_provider(MeterProvider())
+        assert _compat.global_tracer_provider() is trace.get_tracer_provider()
+        assert _compat.global_meter_provider() is metrics.get_meter_provider()
+        print("ok")
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert done.stdout.strip() == "ok", done.stderr
+
+
+def test_the_no_op_providers_are_the_api_s_own() -> None:
+    assert trace.NoOpTracerProvider in _compat.NO_OP_TRACER_PROVIDERS
+    assert metrics.NoOpMeterProvider in _compat.NO_OP_METER_PROVIDERS
+    assert len(_compat.NO_OP_METER_PROVIDERS) == 2  # with the API's (private) proxy
