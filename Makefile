@@ -6,7 +6,7 @@ VENV_ES8 := .venv-es8
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 ES_TESTS := tests/test_elasticsearch.py tests/test_elasticsearch_helpers.py \
-	tests/test_opentelemetry_instrument.py tests/test_standin_elasticsearch.py \
+	tests/test_opentelemetry_instrument.py tests/servers/test_elasticsearch.py \
 	tests/test_global_providers.py
 
 .PHONY: demo test test-es8 lint docs bench clean real-servers stop-real-servers
@@ -24,7 +24,7 @@ $(VENV_ES8)/.installed: pyproject.toml
 	touch $@
 
 demo: $(VENV)/.installed
-	$(VENV)/bin/python -m instrumentation.demo
+	$(VENV)/bin/python -m examples.demo
 
 test: $(VENV)/.installed test-es8
 	$(VENV)/bin/pytest -q

@@ -105,7 +105,7 @@ def set_up(cfg: Config, client: str, servers: Dict[str, Any]) -> Recorders:
             recorders.metric_reader = InMemoryMetricReader()
             metrics.set_meter_provider(MeterProvider(metric_readers=[recorders.metric_reader]))
     if cfg.apm != "none":
-        from instrumentation.testing.apm_server import make_apm_client
+        from tests.servers.apm_intake import make_apm_client
 
         recorders.apm = make_apm_client(
             servers["apm"],
@@ -251,7 +251,7 @@ class Workload:
             self.calls = {"search": search}
             return
 
-        from instrumentation.testing.weaviate_server import connect_async_client
+        from tests.servers.weaviate_rest import connect_async_client
 
         weaviate_client = await connect_async_client(WeaviateAddress(**servers["weaviate"]))  # type: ignore[arg-type]
         self._close = weaviate_client.close
@@ -358,7 +358,7 @@ def serve(spec: Dict[str, Any], out: TextIO) -> None:
     loop.run_until_complete(workload.close())
     loop.close()
     if recorders.apm is not None:
-        from instrumentation.testing.apm_server import close_apm_client
+        from tests.servers.apm_intake import close_apm_client
 
         close_apm_client(recorders.apm)
     reply({"done": True})

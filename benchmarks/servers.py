@@ -19,6 +19,11 @@ import json
 import sys
 from typing import Any, Dict
 
+from tests.servers.apm_intake import ApmIntake
+from tests.servers.elasticsearch import ElasticsearchStandIn
+from tests.servers.threaded import InThread
+from tests.servers.weaviate_rest import WeaviateStandIn
+
 from benchmarks.workloads import (
     ES_DOCUMENTS,
     ES_INDEX,
@@ -26,10 +31,6 @@ from benchmarks.workloads import (
     WeaviateAddress,
     seed_objects,
 )
-from instrumentation.testing._threaded import InThread
-from instrumentation.testing.apm_server import ApmIntake
-from instrumentation.testing.elasticsearch_server import ElasticsearchStandIn
-from instrumentation.testing.weaviate_server import WeaviateStandIn
 
 
 async def _seed_elasticsearch(url: str) -> None:
@@ -43,8 +44,7 @@ async def _seed_elasticsearch(url: str) -> None:
 
 async def _seed_weaviate(address: WeaviateAddress) -> None:
     import weaviate.classes as wvc
-
-    from instrumentation.testing.weaviate_server import connect_async_client
+    from tests.servers.weaviate_rest import connect_async_client
 
     client = await connect_async_client(address)  # type: ignore[arg-type]
     async with client:

@@ -1,4 +1,4 @@
-"""Shared test helpers. The fixtures themselves come from ``instrumentation.testing.pytest_plugin``."""
+"""Shared test helpers and fixtures; the server and provider fixtures are in ``tests.servers.fixtures``."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import sys
 from typing import Any, Dict, Iterator, List
 
 import pytest
+
+pytest_plugins = ["tests.servers.fixtures"]
 
 
 def finished(exporter: Any) -> List[Any]:
@@ -50,7 +52,7 @@ def _no_agent_instrumentation_left_behind() -> Iterator[None]:
         return
     import elasticapm
 
-    from instrumentation.testing.apm_server import close_apm_client
+    from tests.servers.apm_intake import close_apm_client
 
     elasticapm.uninstrument()
     client = elasticapm.get_client()
@@ -74,9 +76,8 @@ def audit(tracer_provider: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
 @pytest.fixture
 def apm(apm_intake: Any) -> Iterator[Any]:
     """An ``ApmRecorder``: a real agent client (no compression) sending to the intake."""
+    from tests.servers.apm_intake import close_apm_client, make_apm_client
     from tests.test_reliability_outcomes import ApmRecorder
-
-    from instrumentation.testing.apm_server import close_apm_client, make_apm_client
 
     client = make_apm_client(
         apm_intake.url, span_compression_enabled=False, server_version=(8, 15, 0)

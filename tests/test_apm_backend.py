@@ -16,16 +16,16 @@ import pytest
 from elasticapm.traces import execution_context
 from elasticsearch import ApiError, AsyncElasticsearch, NotFoundError
 from elasticsearch import helpers as es_helpers
-from tests.conftest import finished
 
 import instrumentation
 from instrumentation._config import build_settings
 from instrumentation._operation import Operation
 from instrumentation.backends.apm import ElasticApmBackend
 from instrumentation.clients import elasticsearch as es_client
-from instrumentation.testing._threaded import InThread
-from instrumentation.testing.apm_server import close_apm_client, make_apm_client
-from instrumentation.testing.elasticsearch_server import ElasticsearchStandIn
+from tests.conftest import finished
+from tests.servers.apm_intake import close_apm_client, make_apm_client
+from tests.servers.elasticsearch import ElasticsearchStandIn
+from tests.servers.threaded import InThread
 
 ClientFactory = Callable[..., elasticapm.Client]
 Json = Dict[str, Any]
@@ -565,7 +565,7 @@ async def test_weaviate_calls_carry_tenant_and_consistency_level_as_labels(
     import weaviate.classes as wvc
     from weaviate.collections.classes.config import ConsistencyLevel
 
-    from instrumentation.testing.weaviate_server import connect_async_client
+    from tests.servers.weaviate_rest import connect_async_client
 
     wv = await connect_async_client(weaviate_server)
     try:
@@ -708,7 +708,7 @@ async def test_weaviate_grpc_error_is_outcome_failure(
     import grpc
     from weaviate.exceptions import WeaviateQueryError
 
-    from instrumentation.testing.weaviate_server import connect_async_client
+    from tests.servers.weaviate_rest import connect_async_client
 
     wv = await connect_async_client(weaviate_server)
     try:

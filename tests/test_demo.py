@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from instrumentation import demo
+from examples import demo
 
 
 def test_demo_prints_the_trace_of_both_clients_on_the_stand_ins(monkeypatch) -> None:

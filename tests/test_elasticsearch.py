@@ -12,12 +12,12 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import SpanKind, StatusCode
-from tests.conftest import duration_points, finished
 
 import instrumentation
 from instrumentation.clients import elasticsearch as es_client
-from instrumentation.testing._threaded import InThread
-from instrumentation.testing.elasticsearch_server import ElasticsearchStandIn
+from tests.conftest import duration_points, finished
+from tests.servers.elasticsearch import ElasticsearchStandIn
+from tests.servers.threaded import InThread
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import pytest
 from elasticsearch import AsyncElasticsearch
 from elasticsearch import helpers as es_helpers
 from opentelemetry.trace import SpanKind, StatusCode
+
 from tests.conftest import finished
 
 

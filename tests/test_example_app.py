@@ -12,9 +12,9 @@ from typing import Any, Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.conftest import finished
 
 import instrumentation
+from tests.conftest import finished
 
 APP = Path(__file__).parent.parent / "examples" / "fastapi-apm" / "app.py"
 

@@ -35,6 +35,9 @@ from typing import (
 
 import pytest
 from elasticsearch import AsyncElasticsearch, helpers
+
+import instrumentation
+from tests.servers.elasticsearch import ElasticsearchStandIn
 from tests.test_reliability_outcomes import (
     ApmRecorder,
     Arrivals,
@@ -50,9 +53,6 @@ from tests.test_reliability_outcomes import (
     status_of,
     within,
 )
-
-import instrumentation
-from instrumentation.testing.elasticsearch_server import ElasticsearchStandIn
 
 DOCS = [{"title": "Alien"}, {"title": "Heat"}, {"title": "Up"}]
 

@@ -20,11 +20,11 @@ import pytest
 from elastic_transport import ApiResponseMeta, BaseAsyncNode, HttpHeaders
 from elastic_transport._node import NodeApiResponse
 from elasticsearch import AsyncElasticsearch, helpers
-from tests.test_reliability_outcomes import SpanAudit, metric_points, status_of
 from weaviate.proto.v1 import search_get_pb2
 
 import instrumentation
-from instrumentation.testing.weaviate_server import WeaviateStandIn, connect_async_client
+from tests.servers.weaviate_rest import WeaviateStandIn, connect_async_client
+from tests.test_reliability_outcomes import SpanAudit, metric_points, status_of
 
 WORKERS = 10
 PER_WORKER = 1_000  # half Elasticsearch, half Weaviate: 10,000 operations in all

@@ -34,7 +34,6 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
-from tests.test_reliability_load import InProcessNode, use_gate
 
 from instrumentation._config import build_settings
 from instrumentation._dispatch import Backend, Dispatcher, traced_call
@@ -42,8 +41,9 @@ from instrumentation._operation import Operation
 from instrumentation.backends.apm import ElasticApmBackend
 from instrumentation.backends.otel import OpenTelemetryBackend
 from instrumentation.clients import elasticsearch as es_client
-from instrumentation.testing.apm_server import close_apm_client
-from instrumentation.testing.weaviate_server import WeaviateStandIn, connect_async_client
+from tests.servers.apm_intake import close_apm_client
+from tests.servers.weaviate_rest import WeaviateStandIn, connect_async_client
+from tests.test_reliability_load import InProcessNode, use_gate
 
 CORE_CALLS = 100_000
 CLIENT_CALLS = 2_000

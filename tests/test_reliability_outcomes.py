@@ -29,6 +29,7 @@ from typing import Any, Awaitable, Callable, Dict, Iterator, List, Mapping, Opti
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.trace import StatusCode
+
 from tests.conftest import duration_points
 
 #: Keys whose values differ between two identical calls: timings and the HTTP Date header.

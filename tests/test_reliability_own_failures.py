@@ -20,6 +20,14 @@ from opentelemetry.sdk.trace.export import (
     SpanExportResult,
 )
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import instrumentation
+from instrumentation import _state
+from instrumentation._dispatch import Dispatcher
+from instrumentation._patching import Patch
+from instrumentation.clients import elasticsearch as es_client
+from instrumentation.clients import weaviate as weaviate_client
+from tests.servers.weaviate_rest import WeaviateStandIn, connect_async_client
 from tests.test_reliability_outcomes import (
     Outcome,
     SpanAudit,
@@ -28,14 +36,6 @@ from tests.test_reliability_outcomes import (
     outcome_of,
     status_of,
 )
-
-import instrumentation
-from instrumentation import _state
-from instrumentation._dispatch import Dispatcher
-from instrumentation._patching import Patch
-from instrumentation.clients import elasticsearch as es_client
-from instrumentation.clients import weaviate as weaviate_client
-from instrumentation.testing.weaviate_server import WeaviateStandIn, connect_async_client
 
 CALLS = 3
 

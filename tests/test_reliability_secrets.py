@@ -23,9 +23,9 @@ from urllib.parse import quote
 import pytest
 import weaviate.classes as wvc
 from elasticsearch import AsyncElasticsearch
-from tests.test_reliability_outcomes import ApmRecorder, outcome_of
 
-from instrumentation.testing.weaviate_server import WeaviateStandIn, connect_async_client
+from tests.servers.weaviate_rest import WeaviateStandIn, connect_async_client
+from tests.test_reliability_outcomes import ApmRecorder, outcome_of
 
 MODES = ["omit", "sanitize", "raw"]
 

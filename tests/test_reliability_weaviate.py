@@ -22,6 +22,10 @@ import grpc
 import pytest
 import weaviate
 import weaviate.classes as wvc
+from weaviate.classes.init import AdditionalConfig, Timeout
+
+import instrumentation
+from tests.servers.weaviate_rest import WeaviateStandIn, connect_async_client
 from tests.test_reliability_outcomes import (
     ApmRecorder,
     Arrivals,
@@ -37,10 +41,6 @@ from tests.test_reliability_outcomes import (
     status_of,
     within,
 )
-from weaviate.classes.init import AdditionalConfig, Timeout
-
-import instrumentation
-from instrumentation.testing.weaviate_server import WeaviateStandIn, connect_async_client
 
 PROPS = [
     wvc.config.Property(name="title", data_type=wvc.config.DataType.TEXT),

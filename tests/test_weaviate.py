@@ -11,7 +11,6 @@ import pytest
 import weaviate
 import weaviate.classes as wvc
 from opentelemetry.trace import SpanKind, StatusCode
-from tests.conftest import duration_points, finished
 from weaviate.backup import executor as backup_executor
 from weaviate.backup.backup import BackupStorage
 from weaviate.classes.tenants import Tenant, TenantActivityStatus
@@ -23,7 +22,8 @@ from weaviate.exceptions import (
 )
 
 import instrumentation
-from instrumentation.testing.weaviate_server import connect_async_client
+from tests.conftest import duration_points, finished
+from tests.servers.weaviate_rest import connect_async_client
 
 PROPS = [
     wvc.config.Property(name="title", data_type=wvc.config.DataType.TEXT),

@@ -7,8 +7,8 @@ middleware makes every request a transaction; ``instrumentation.instrument()`` (
 
 Configuration comes from the environment only: ``ELASTICSEARCH_URL``, ``WEAVIATE_URL``,
 ``WEAVIATE_GRPC_PORT``, ``ELASTIC_APM_SERVER_URL``, ``ELASTIC_APM_SERVICE_NAME`` and the standard
-``OTEL_*`` variables. What is not set runs on the loopback stand-ins from
-``instrumentation.testing``, so ``python app.py`` works with nothing else running.
+``OTEL_*`` variables. What is not set runs on the loopback stand-ins of this repository's test
+suite (``tests/servers``), so ``python examples/fastapi-apm/app.py`` works with nothing else running.
 
     uvicorn app:create_app --factory --port 8000        # or: python app.py
 """
@@ -18,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sys
+from pathlib import Path
 from typing import Any, AsyncIterator, Dict, List, Mapping, Optional
 from urllib.parse import urlsplit
 
@@ -54,14 +56,18 @@ class StandIns:
             self._start_missing()
 
     def _start_missing(self) -> None:
-        from instrumentation.testing import InThread
+        # The stand-ins live in the repository's tests, not in the package: found from here.
+        root = str(Path(__file__).resolve().parents[2])
+        if root not in sys.path:
+            sys.path.append(root)
+        from tests.servers.threaded import InThread
 
         if not self.elasticsearch_url:
-            from instrumentation.testing.elasticsearch_server import ElasticsearchStandIn
+            from tests.servers.elasticsearch import ElasticsearchStandIn
 
             self.elasticsearch_url = self._stack.enter_context(InThread(ElasticsearchStandIn())).url
         if not self.weaviate:
-            from instrumentation.testing.weaviate_server import WeaviateStandIn
+            from tests.servers.weaviate_rest import WeaviateStandIn
 
             server = self._stack.enter_context(InThread(WeaviateStandIn()))
             self.weaviate_server = server
@@ -71,7 +77,7 @@ class StandIns:
                 "grpc": server.grpc_port,
             }
         if not self.apm_server_url:
-            from instrumentation.testing.apm_server import ApmIntake
+            from tests.servers.apm_intake import ApmIntake
 
             self.intake = self._stack.enter_context(InThread(ApmIntake()))
             self.apm_server_url = self.intake.url

@@ -30,8 +30,8 @@ from elasticsearch.helpers import (
     async_streaming_bulk,
 )
 
-from instrumentation.testing._threaded import InThread
-from instrumentation.testing.elasticsearch_server import ElasticsearchStandIn
+from tests.servers.elasticsearch import ElasticsearchStandIn
+from tests.servers.threaded import InThread
 
 try:
     from elasticsearch import dsl

@@ -1512,7 +1512,7 @@ class WeaviateStandIn:
         return f"{self.host}:{self.grpc_port}"
 
     async def start(self) -> None:
-        from instrumentation.testing import weaviate_grpc  # imports this module
+        from tests.servers import weaviate_grpc  # imports this module
 
         api = _RestApi(self)
         app = web.Application(client_max_size=GRPC_MAX_MESSAGE_SIZE)

@@ -29,8 +29,8 @@ from weaviate.exceptions import (
 )
 from weaviate.proto.v1 import health_weaviate_pb2
 
-from instrumentation.testing._threaded import InThread
-from instrumentation.testing.weaviate_server import WeaviateStandIn, connect_async_client
+from tests.servers.threaded import InThread
+from tests.servers.weaviate_rest import WeaviateStandIn, connect_async_client
 
 ARTICLE_PROPS = [
     wvc.config.Property(name="title", data_type=wvc.config.DataType.TEXT),

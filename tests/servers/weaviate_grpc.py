@@ -39,7 +39,7 @@ from weaviate.proto.v1 import (
     weaviate_pb2_grpc,
 )
 
-from instrumentation.testing.weaviate_server import (
+from tests.servers.weaviate_rest import (
     GrpcRequest,
     StoredCollection,
     StoredObject,
@@ -47,7 +47,7 @@ from instrumentation.testing.weaviate_server import (
 )
 
 if TYPE_CHECKING:
-    from instrumentation.testing.weaviate_server import WeaviateStandIn
+    from tests.servers.weaviate_rest import WeaviateStandIn
 
 __all__ = ["HEALTH_SERVING", "WeaviateServicer", "add_to_server"]
 

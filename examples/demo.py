@@ -1,6 +1,7 @@
 """``make demo``: a short realistic workload under instrumentation, printed as a trace tree.
 
-With no configuration it starts the loopback stand-ins from ``instrumentation.testing``; set
+Run it from the repository root (``python -m examples.demo``). With no configuration it starts the
+loopback stand-ins of the test suite (``tests.servers``, not part of the wheel); set
 ``ELASTICSEARCH_URL`` (and, for Weaviate, ``WEAVIATE_URL`` / ``WEAVIATE_GRPC_PORT``) to use real
 servers. With ``OTEL_EXPORTER_OTLP_ENDPOINT`` set (and ``opentelemetry-exporter-otlp`` installed) the
 same spans are also exported there. Needs ``opentelemetry-sdk`` (part of the ``dev`` extra).
@@ -40,8 +41,8 @@ def _elasticsearch_url() -> Iterator[str]:
     if url:
         yield url
         return
-    from instrumentation.testing._threaded import InThread
-    from instrumentation.testing.elasticsearch_server import ElasticsearchStandIn
+    from tests.servers.elasticsearch import ElasticsearchStandIn
+    from tests.servers.threaded import InThread
 
     with InThread(ElasticsearchStandIn()) as server:
         yield server.url
@@ -59,8 +60,8 @@ def _weaviate_endpoint() -> Iterator[Tuple[str, int, int]]:
             int(os.environ.get("WEAVIATE_GRPC_PORT", "50051")),
         )
         return
-    from instrumentation.testing._threaded import InThread
-    from instrumentation.testing.weaviate_server import WeaviateStandIn
+    from tests.servers.threaded import InThread
+    from tests.servers.weaviate_rest import WeaviateStandIn
 
     with InThread(WeaviateStandIn()) as server:
         yield server.host, server.http_port, server.grpc_port

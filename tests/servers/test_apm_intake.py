@@ -17,8 +17,8 @@ import elasticapm
 import httpx
 import pytest
 
-from instrumentation.testing._threaded import InThread
-from instrumentation.testing.apm_server import ApmIntake, close_apm_client, make_apm_client
+from tests.servers.apm_intake import ApmIntake, close_apm_client, make_apm_client
+from tests.servers.threaded import InThread
 
 ClientFactory = Callable[..., elasticapm.Client]
 
