@@ -9,6 +9,8 @@ that is still running and answering), prints ONE JSON line merging their dicts a
 with ``REAL_SERVERS_REQUIRED=1`` that makes ``start``/``build`` exit non-zero. ``stop`` stops
 exactly the servers whose pid files are in ``run/``.
 
+Builds run one after the other; starts run concurrently.
+
 Each server module has ``build(cache)``, ``start(cache, run) -> dict`` and ``stop(run)``, and
 writes its pid (= process group id) to ``run/<pid_file>``. Missing modules are skipped.
 """
@@ -24,6 +26,7 @@ import time
 import traceback
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -124,34 +127,51 @@ def build() -> int:
     return 1 if failed and _required() else 0
 
 
+def _start_one(name: str, module: ModuleType) -> Dict[str, Any]:
+    began = time.monotonic()
+    info = dict(module.start(CACHE, RUN))
+    _err(f"[real-servers] {name}: started ({time.monotonic() - began:.1f}s)")
+    return info
+
+
 def start() -> int:
     CACHE.mkdir(parents=True, exist_ok=True)
     RUN.mkdir(parents=True, exist_ok=True)
     state = _load_state()
-    merged: Dict[str, Any] = {}
+    modules = _modules()
+    to_start = []
     failed = 0
-    for name, module, pid_file in _modules():
+    for name, module, pid_file in modules:
         saved = state.get(name)
         if saved and _pid_alive(RUN / pid_file) and _answers(saved):
             _err(f"[real-servers] {name}: already running, reused")
-            merged.update(saved)
             continue
+        state.pop(name, None)
         began = time.monotonic()
         try:
-            module.build(CACHE)
-            info = module.start(CACHE, RUN)
+            module.build(CACHE)  # one at a time: Maven and Go builds each want the 2 cores
         except Exception as exc:
             failed += 1
-            state.pop(name, None)
-            _err(f"[real-servers] {name}: failed: {exc}")
-            if os.environ.get("REAL_SERVERS_DEBUG") == "1":
-                traceback.print_exc()
+            _err(f"[real-servers] {name}: build failed: {exc}")
             continue
-        _err(f"[real-servers] {name}: started ({time.monotonic() - began:.1f}s)")
-        state[name] = dict(info)
-        merged.update(info)
-        _save_state(state)
+        if time.monotonic() - began > 1:
+            _err(f"[real-servers] {name}: built ({time.monotonic() - began:.1f}s)")
+        to_start.append((name, module))
+    # The servers start concurrently: each start() mostly waits for its server to answer.
+    with ThreadPoolExecutor(max_workers=max(1, len(to_start))) as pool:
+        futures = {name: pool.submit(_start_one, name, module) for name, module in to_start}
+        for name, future in futures.items():
+            try:
+                state[name] = future.result()
+            except Exception as exc:
+                failed += 1
+                _err(f"[real-servers] {name}: failed: {exc}")
+                if os.environ.get("REAL_SERVERS_DEBUG") == "1":
+                    traceback.print_exception(type(exc), exc, exc.__traceback__)
     _save_state(state)
+    merged: Dict[str, Any] = {}
+    for name, _, _ in modules:  # merged in the fixed order of SERVERS
+        merged.update(state.get(name, {}))
     line = json.dumps(merged, sort_keys=True)
     SERVERS_JSON.write_text(line + "\n")
     print(line, flush=True)
