@@ -41,7 +41,7 @@ def test_attribute_page_lists_every_attribute_we_emit() -> None:
         for name, value in vars(_attributes).items()
         if name.isupper() and isinstance(value, str) and "." in value
     ]
-    emitted += [es_client.HELPER_DOCUMENTS, es_client.HELPER_FAILED_DOCUMENTS]
+    emitted += [es_client.HELPERS.documents, es_client.HELPERS.failed_documents]
     for attribute in emitted:
         assert f"`{attribute.rstrip('.')}" in text, attribute
 
