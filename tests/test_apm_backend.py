@@ -19,9 +19,9 @@ from elasticsearch import helpers as es_helpers
 
 import instrumentation
 from instrumentation._config import build_settings
-from instrumentation._operation import Operation
+from instrumentation._record import Record
 from instrumentation.backends.apm import ElasticApmBackend
-from instrumentation.clients import elasticsearch as es_client
+from instrumentation.clients import _es_family as es_family
 from tests.conftest import finished
 from tests.servers.apm_intake import close_apm_client, make_apm_client
 from tests.servers.elasticsearch import ElasticsearchStandIn
@@ -304,7 +304,7 @@ def _must_not_run(*args: Any, **kwargs: Any) -> Any:
 async def test_no_transaction_records_nothing_and_reads_no_query(
     make_client: ClientFactory, apm_intake: Any, es: AsyncElasticsearch, monkeypatch: Any
 ) -> None:
-    monkeypatch.setattr(es_client, "capture", _must_not_run)
+    monkeypatch.setattr(es_family, "capture", _must_not_run)
     client = make_client()
     instrument()
     await es.search(index="movies", query={"match": {"title": "x"}})
@@ -318,15 +318,13 @@ def test_no_transaction_start_returns_no_handle_and_reads_nothing(
 ) -> None:
     make_client()
     backend = ElasticApmBackend(build_settings(env={}))
-    op = Operation("elasticsearch", "search", "movies")
-    op.details = lambda *args: _must_not_run()
-    assert backend.start(op) is None
+    assert backend.start(Record("elasticsearch", "search", "movies")) is None
 
 
 async def test_unsampled_transaction_sends_nothing_and_reads_no_query(
     make_client: ClientFactory, apm_intake: Any, es: AsyncElasticsearch, monkeypatch: Any
 ) -> None:
-    monkeypatch.setattr(es_client, "capture", _must_not_run)
+    monkeypatch.setattr(es_family, "capture", _must_not_run)
     client = make_client(transaction_sample_rate=0)
     instrument()
     with transaction(client):
@@ -452,6 +450,12 @@ async def test_async_bulk_span_is_not_a_leaf_and_its_bulk_calls_are_its_children
     assert helper["parent_id"] == tx["id"]
     assert [s["name"] for s in bulks] == ["bulk movies"] * 3
     assert all(s["parent_id"] == helper["id"] for s in bulks)
+    # Application code that contains database calls, not a db span: no dependency of its own.
+    assert (helper["type"], helper["subtype"]) == ("app", "elasticsearch")
+    assert all((s["type"], s["subtype"]) == ("db", "elasticsearch") for s in bulks)
+    # The pre-serialised lines the helper sends are counted as actions.
+    batch_sizes = [s["context"].get("tags", {}).get("db_operation_batch_size") for s in bulks]
+    assert batch_sizes == [2, 2, None]
     # An internal span, not an exit span: the dependency is counted on the bulk calls only.
     assert "destination" not in helper["context"] and "service" not in helper["context"]
     assert helper["context"]["tags"] == {
@@ -549,7 +553,7 @@ async def test_apm_transactions_leave_an_existing_transaction_alone(
 async def test_apm_transactions_unsampled_send_nothing_and_leave_nothing_current(
     make_client: ClientFactory, apm_intake: Any, es: AsyncElasticsearch, monkeypatch: Any
 ) -> None:
-    monkeypatch.setattr(es_client, "capture", _must_not_run)
+    monkeypatch.setattr(es_family, "capture", _must_not_run)
     client = make_client(transaction_sample_rate=0)
     instrument(apm_transactions=True)
     await es.search(index="movies", query={"match": {"title": "x"}})
@@ -612,14 +616,14 @@ def test_weaviate_operation_labels_and_exit_restores_the_previous_span(
 ) -> None:
     client = make_client()
     backend = ElasticApmBackend(build_settings(env={}))
-    op = Operation("weaviate", "near_vector", "Article")
+    op = Record("weaviate", "near_vector", "Article")
     op.set_attribute("weaviate.tenant", "tenant-a")
     op.set_attribute("weaviate.consistency.level", "QUORUM")
     with transaction(client), elasticapm.capture_span("outer") as outer:
         handle = backend.start(op)
         assert handle is not None
         assert execution_context.get_span() is outer  # started, not yet current
-        token = backend.enter(handle)
+        token = backend.enter(handle, op)
         assert execution_context.get_span() is handle.span
         backend.exit(handle, token)
         assert execution_context.get_span() is outer

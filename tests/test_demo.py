@@ -16,7 +16,7 @@ def test_demo_prints_the_trace_of_both_clients_on_the_stand_ins(monkeypatch) -> 
     assert "GET /search (demo request)" in text
     for line in (
         "  search movies  [CLIENT",
-        "  helpers.async_bulk movies  [CLIENT",
+        "  helpers.async_bulk movies  [INTERNAL",
         "    bulk movies  [CLIENT",
         "  get movies  [CLIENT",
         "  insert_many DemoMovie  [CLIENT",

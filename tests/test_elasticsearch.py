@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import SpanKind, StatusCode
 
 import instrumentation
-from instrumentation.clients import elasticsearch as es_client
+from instrumentation.clients import _es_family as es_family
 from tests.conftest import duration_points, finished
 from tests.servers.elasticsearch import ElasticsearchStandIn
 from tests.servers.threaded import InThread
@@ -345,12 +345,12 @@ async def test_hooks_are_called_and_a_raising_hook_never_breaks_the_call(
 ) -> None:
     seen = []
 
-    def request_hook(span: Any, op: Any) -> None:
-        seen.append(("request", op.name))
+    def request_hook(span: Any, call: Any) -> None:
+        seen.append(("request", call.operation))
         span.set_attribute("app.tag", "x")
         raise RuntimeError("hook bug")
 
-    def response_hook(span: Any, op: Any, response: Any) -> None:
+    def response_hook(span: Any, call: Any, response: Any) -> None:
         seen.append(("response", response["count"]))
         raise RuntimeError("hook bug")
 
@@ -404,7 +404,7 @@ async def test_unsampled_call_builds_no_query_text_but_records_the_metric(
     def must_not_run(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("query captured for an unsampled span")
 
-    monkeypatch.setattr(es_client, "capture", must_not_run)
+    monkeypatch.setattr(es_family, "capture", must_not_run)
     provider = TracerProvider(sampler=ALWAYS_OFF)
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 

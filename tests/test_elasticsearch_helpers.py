@@ -41,11 +41,16 @@ async def test_async_bulk_is_one_parent_span_over_its_bulk_calls(
     spans = finished(span_exporter)
     [parent] = [s for s in spans if s.name.startswith("helpers.")]
     assert parent.name == "helpers.async_bulk movies"
-    assert parent.kind is SpanKind.CLIENT
+    # Not a database call of its own: the bulk calls inside are, and only they are counted.
+    assert parent.kind is SpanKind.INTERNAL
+    assert not [key for key in parent.attributes if key.startswith("db.")]
     assert parent.attributes["elasticsearch.helpers.documents"] == 5
     assert parent.attributes["elasticsearch.helpers.failed_documents"] == 0
     bulks = _children(spans, parent)
     assert [s.name for s in bulks] == ["bulk movies"] * 3
+    assert all(s.kind is SpanKind.CLIENT for s in bulks)
+    # The helpers send pre-serialised lines; the batch size still counts their actions.
+    assert [s.attributes.get("db.operation.batch.size") for s in bulks] == [2, 2, None]
     assert len(spans) == 4
 
 

@@ -37,7 +37,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, Sp
 
 from instrumentation._config import build_settings
 from instrumentation._dispatch import Backend, Dispatcher, traced_call
-from instrumentation._operation import Operation
+from instrumentation._record import Record
 from instrumentation.backends.apm import ElasticApmBackend
 from instrumentation.backends.otel import OpenTelemetryBackend
 from instrumentation.clients import elasticsearch as es_client
@@ -131,19 +131,12 @@ def core_run(dispatcher: Dispatcher, agent: Optional[Any] = None) -> Run:
                 if number:
                     agent.end_transaction("GET /movies", "HTTP 2xx")
                 agent.begin_transaction("request")
-            op = Operation("elasticsearch", "search", f"movies-{number % 50}", {"id": str(number)})
+            op = Record("elasticsearch", "search", f"movies-{number % 50}", {"id": str(number)})
             if number % 10 == 1:
                 op.body = BODY
-                op.details = es_client._details
             failing = number % 10 == 0
             try:
-                await traced_call(
-                    dispatcher,
-                    op,
-                    (_fail if failing else _answer)(),
-                    es_client.read_response,
-                    es_client.read_error,
-                )
+                await traced_call(dispatcher, op, es_client.API, (_fail if failing else _answer)())
             except NotFoundError:
                 assert failing
         if agent is not None:

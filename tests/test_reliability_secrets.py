@@ -20,6 +20,7 @@ import json
 from typing import Any, Callable, Dict, Iterable, List
 from urllib.parse import quote
 
+import elasticapm
 import pytest
 import weaviate.classes as wvc
 from elasticsearch import AsyncElasticsearch
@@ -275,11 +276,12 @@ async def test_the_scan_finds_a_planted_secret(
     apm_intake: Any,
     apm: ApmRecorder,
 ) -> None:
-    def plant(span: Any, op: Any) -> None:
-        if op.name == "info":
+    def plant(span: Any, call: Any) -> None:
+        if call.operation == "info":
             span.set_attribute("app.leak", BEARER)  # the OpenTelemetry span
         else:
-            op.set_attribute("app.leak", BASIC_PASSWORD)  # an APM label (and the span)
+            span.set_attribute("app.leak", BASIC_PASSWORD)
+            elasticapm.label(app_leak=BASIC_PASSWORD)  # an APM label, on the transaction
 
     instrumented(backends=["otel", "apm"], request_hook=plant)
     with apm.transaction():
@@ -291,6 +293,6 @@ async def test_the_scan_finds_a_planted_secret(
     for planted in (BEARER, BASIC_PASSWORD):
         with pytest.raises(AssertionError, match="exported"):
             assert_absent(text, [planted])
-    apm_text = json.dumps(apm_intake.spans)
+    apm_text = json.dumps([*apm_intake.spans, *apm_intake.transactions])
     with pytest.raises(AssertionError, match="exported"):
         assert_absent(apm_text, [BASIC_PASSWORD])
