@@ -1,0 +1,388 @@
+"""The real tier's plumbing: where the real servers are, and the ``make test`` runner.
+
+Where the servers come from, in this order (per server):
+
+1. the environment: ``ELASTICSEARCH_URL``; ``WEAVIATE_URL`` + ``WEAVIATE_GRPC_PORT`` (any server you
+   run yourself: Docker, a cluster, ``make real-servers`` in another shell);
+2. ``.real-servers/run/servers.json`` (written by ``python -m tests.real.servers start``), when the
+   servers in it answer;
+3. else they are built and started by the session itself, with the modules ``tests.real.servers``
+   knows (``elasticsearch_node``, ``weaviate_server``), in a run directory of the session's own
+   (``.real-servers/pytest-<pid>``), and stopped when the session ends.
+
+``python -m tests.real.support make-test [pytest args]`` is what ``make test`` runs after the fast
+tier: it starts the servers (``python -m tests.real.servers start``), runs ``pytest tests/real``,
+stops them (also on failure) and prints how long each part took. Without Java, Go or servers it
+prints one line saying the real tier was skipped and how to run it, and exits 0, unless
+``REAL_SERVERS_REQUIRED=1`` (CI), where that is a failure.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BASE = ROOT / ".real-servers"
+CACHE = BASE / "cache"
+SERVERS_JSON = BASE / "run" / "servers.json"
+
+HOW_TO_RUN = (
+    "run `make real-servers` (Java 21+ and Go; then `pytest tests/real`), or point the tier at "
+    "your own servers with ELASTICSEARCH_URL and WEAVIATE_URL + WEAVIATE_GRPC_PORT "
+    "(see docs/real-servers.md)"
+)
+
+
+def required() -> bool:
+    return os.environ.get("REAL_SERVERS_REQUIRED") == "1"
+
+
+# -- the servers ----------------------------------------------------------------------------------
+@dataclass
+class Elasticsearch:
+    url: str
+    version: str
+    source: str
+
+    @property
+    def host(self) -> str:
+        return urllib.parse.urlsplit(self.url).hostname or "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        return urllib.parse.urlsplit(self.url).port or 9200
+
+
+@dataclass
+class Weaviate:
+    http_url: str
+    grpc_port: int
+    version: str
+    source: str
+
+    @property
+    def host(self) -> str:
+        return urllib.parse.urlsplit(self.http_url).hostname or "127.0.0.1"
+
+    @property
+    def http_port(self) -> int:
+        return urllib.parse.urlsplit(self.http_url).port or 8080
+
+
+@dataclass
+class RealServers:
+    elasticsearch: Optional[Elasticsearch] = None
+    weaviate: Optional[Weaviate] = None
+    #: why a server could not be had, by name
+    problems: Dict[str, str] = field(default_factory=dict)
+    #: (module, run dir) of the servers this process started, to stop at the end
+    started: List[Any] = field(default_factory=list)
+
+
+def _get_json(url: str, timeout: float = 3.0) -> Any:
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return json.loads(response.read().decode() or "null")
+
+
+def _port_open(host: str, port: int, timeout: float = 2.0) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def probe_elasticsearch(url: str, source: str) -> Elasticsearch:
+    """The node at ``url``, or ``RuntimeError`` saying why not."""
+    url = url.rstrip("/")
+    try:
+        info = _get_json(url + "/")
+    except (OSError, ValueError) as exc:
+        raise RuntimeError(f"Elasticsearch at {url} ({source}) does not answer: {exc}") from None
+    version = str(((info or {}).get("version") or {}).get("number", "?"))
+    return Elasticsearch(url, version, source)
+
+
+def probe_weaviate(http_url: str, grpc_port: int, source: str) -> Weaviate:
+    http_url = http_url.rstrip("/")
+    try:
+        with urllib.request.urlopen(http_url + "/v1/.well-known/ready", timeout=3) as response:
+            if response.status != 200:
+                raise RuntimeError(f"not ready ({response.status})")
+        meta = _get_json(http_url + "/v1/meta")
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise RuntimeError(f"Weaviate at {http_url} ({source}) does not answer: {exc}") from None
+    host = urllib.parse.urlsplit(http_url).hostname or "127.0.0.1"
+    if not _port_open(host, grpc_port):
+        raise RuntimeError(f"Weaviate gRPC at {host}:{grpc_port} ({source}) refuses connections")
+    return Weaviate(http_url, grpc_port, str((meta or {}).get("version", "?")), source)
+
+
+def _from_env(servers: RealServers) -> None:
+    es_url = os.environ.get("ELASTICSEARCH_URL")
+    if es_url:
+        try:
+            servers.elasticsearch = probe_elasticsearch(es_url, "ELASTICSEARCH_URL")
+        except RuntimeError as exc:
+            servers.problems["elasticsearch"] = str(exc)
+    wv_url = os.environ.get("WEAVIATE_URL")
+    if wv_url:
+        grpc = os.environ.get("WEAVIATE_GRPC_PORT", "50051")
+        try:
+            servers.weaviate = probe_weaviate(wv_url, int(grpc), "WEAVIATE_URL")
+        except (RuntimeError, ValueError) as exc:
+            servers.problems["weaviate"] = str(exc)
+
+
+def _from_servers_json(servers: RealServers) -> None:
+    try:
+        info = json.loads(SERVERS_JSON.read_text())
+    except (OSError, ValueError):
+        return
+    source = str(SERVERS_JSON.relative_to(ROOT))
+    if servers.elasticsearch is None and "elasticsearch" not in servers.problems:
+        if info.get("elasticsearch"):
+            try:
+                servers.elasticsearch = probe_elasticsearch(info["elasticsearch"], source)
+            except RuntimeError:
+                pass  # stale: started below
+    if servers.weaviate is None and "weaviate" not in servers.problems:
+        if info.get("weaviate_http") and info.get("weaviate_grpc_port"):
+            try:
+                servers.weaviate = probe_weaviate(
+                    info["weaviate_http"], int(info["weaviate_grpc_port"]), source
+                )
+            except RuntimeError:
+                pass
+
+
+def _start_missing(servers: RealServers) -> None:
+    """Build and start what is still missing, in a run directory of this process's own."""
+    import importlib
+
+    from tests.real import servers as orchestrator
+
+    modules = {name: module for name, module, _ in orchestrator.SERVERS}
+    run = BASE / f"pytest-{os.getpid()}"
+    for name in ("weaviate", "elasticsearch"):
+        if getattr(servers, name) is not None or name in servers.problems:
+            continue
+        began = time.monotonic()
+        try:
+            module = importlib.import_module(modules[name])
+            run.mkdir(parents=True, exist_ok=True)
+            module.build(CACHE)
+            servers.started.append((module, run))
+            info = module.start(CACHE, run)
+        except Exception as exc:  # no Java, no Go, no network for a cold build ...
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            servers.problems[name] = f"could not build or start a real {name}: {first}"
+            continue
+        took = time.monotonic() - began
+        print(f"[real tier] started {name} in {took:.1f}s ({run})", file=sys.stderr, flush=True)
+        if name == "elasticsearch":
+            servers.elasticsearch = Elasticsearch(
+                info["elasticsearch"], str(info.get("elasticsearch_version", "?")), "started"
+            )
+        else:
+            servers.weaviate = Weaviate(
+                info["weaviate_http"],
+                int(info["weaviate_grpc_port"]),
+                str(info.get("weaviate_version", "?")),
+                "started",
+            )
+
+
+def stop_started(servers: RealServers) -> None:
+    while servers.started:
+        module, run = servers.started.pop()
+        try:
+            module.stop(run)
+        except Exception as exc:  # pragma: no cover - best effort at exit
+            print(f"[real tier] stop failed: {exc}", file=sys.stderr)
+    for name in ("elasticsearch", "weaviate"):
+        server = getattr(servers, name)
+        if server is not None and server.source == "started":
+            setattr(servers, name, None)
+
+
+def acquire(start: bool = True) -> RealServers:
+    servers = RealServers()
+    _from_env(servers)
+    _from_servers_json(servers)
+    if start and os.environ.get("REAL_SERVERS_START", "1") != "0":
+        _start_missing(servers)
+        if servers.started:
+            atexit.register(stop_started, servers)
+    for name in ("elasticsearch", "weaviate"):
+        if getattr(servers, name) is None and name not in servers.problems:
+            servers.problems[name] = f"no real {name} (auto-start is off: REAL_SERVERS_START=0)"
+    return servers
+
+
+# -- names ----------------------------------------------------------------------------------------
+def unique_index(label: str = "t") -> str:
+    """A fresh index name, lower-case, per test: tests never collide on a shared server."""
+    return f"rt-{label.lower()[:24]}-{uuid.uuid4().hex[:10]}"
+
+
+def unique_collection(label: str = "T") -> str:
+    """A fresh Weaviate collection name (they start with an upper-case letter)."""
+    clean = "".join(ch for ch in label.title() if ch.isalnum())[:24] or "T"
+    return f"Rt{clean}{uuid.uuid4().hex[:10]}"
+
+
+# -- make test ------------------------------------------------------------------------------------
+def _run(cmd: List[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, cwd=ROOT, text=True, **kwargs)
+
+
+def make_test(pytest_args: List[str]) -> int:
+    python = sys.executable
+    began = time.monotonic()
+    start = _run(
+        [python, "-m", "tests.real.servers", "start"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    start_seconds = time.monotonic() - began
+    sys.stderr.write(start.stderr)
+    info: Dict[str, Any] = {}
+    try:
+        info = json.loads(start.stdout.strip().splitlines()[-1]) if start.stdout.strip() else {}
+    except ValueError:
+        info = {}
+    missing = [
+        name
+        for name, key in (("elasticsearch", "elasticsearch"), ("weaviate", "weaviate_http"))
+        if not info.get(key)
+    ]
+    status = 0
+    try:
+        if missing or start.returncode != 0:
+            why = (
+                " / ".join(line.strip() for line in start.stderr.splitlines() if "failed" in line)
+                or f"{', '.join(missing)} not started"
+            )
+            if required():
+                print(
+                    "REAL TIER FAILED: real servers required (REAL_SERVERS_REQUIRED=1) but "
+                    f"{', '.join(missing) or 'a server'} could not be started: {why}",
+                    flush=True,
+                )
+                return 1
+            print(f"Real tier SKIPPED ({why}); to run it: {HOW_TO_RUN}.", flush=True)
+            return 0
+        tests_began = time.monotonic()
+        env = dict(os.environ, REAL_SERVERS_START="0")
+        status = _run([python, "-m", "pytest", "tests/real", *pytest_args], env=env).returncode
+        tests_seconds = time.monotonic() - tests_began
+        print(
+            f"[real tier] servers start (build included) {start_seconds:.1f}s, "
+            f"tests {tests_seconds:.1f}s",
+            flush=True,
+        )
+        return status
+    finally:
+        stop_began = time.monotonic()
+        _run([python, "-m", "tests.real.servers", "stop"], stdout=subprocess.DEVNULL)
+        print(f"[real tier] servers stopped in {time.monotonic() - stop_began:.1f}s", flush=True)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] != "make-test":
+        print("usage: python -m tests.real.support make-test [pytest args]", file=sys.stderr)
+        return 2
+    return make_test(args[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+# -- the differential form: plain, traced, plain ------------------------------------------------
+@dataclass
+class Differential:
+    """What the three runs of a scenario left: the outcomes, and the traced run's telemetry."""
+
+    outcomes: List[Any]
+    spans: List[Any]
+    apm_spans: List[Dict[str, Any]]
+
+    @property
+    def traced(self) -> Any:
+        return self.outcomes[1]
+
+    def assert_same_outcome(self) -> None:
+        from tests.test_reliability_outcomes import assert_same_outcome
+
+        plain, traced, plain_again = self.outcomes
+        assert_same_outcome(plain, traced)
+        assert_same_outcome(plain, plain_again)
+
+
+async def plain_traced_plain(
+    open_client: Any,
+    call: Any,
+    instrumented: Any,
+    span_exporter: Any,
+    *,
+    apm: Any = None,
+    options: Optional[Dict[str, Any]] = None,
+    mask: Any = None,
+    prepare: Any = None,
+) -> Differential:
+    """Run ``call(client)`` three times, each with a fresh client from ``open_client()`` (an async
+    context manager): uninstrumented, instrumented (OpenTelemetry, plus Elastic APM in a sampled
+    transaction when ``apm`` is an ``ApmRecorder``), uninstrumented again. ``prepare()`` (optional,
+    awaited) puts the server back in the same state before each run."""
+    import instrumentation
+    from tests.test_reliability_outcomes import outcome_of
+
+    outcomes: List[Any] = []
+    spans: List[Any] = []
+    apm_spans: List[Dict[str, Any]] = []
+    for traced in (False, True, False):
+        if prepare is not None:
+            await prepare()
+        if traced:
+            opts = dict(options or {})
+            opts.setdefault("backends", ["otel", "apm"] if apm is not None else ["otel"])
+            instrumented(**opts)
+        span_exporter.clear()
+        try:
+            async with open_client() as client:
+                kwargs = {} if mask is None else {"mask": mask}
+                if traced and apm is not None:
+                    with apm.transaction():
+                        outcomes.append(await outcome_of(lambda: call(client), **kwargs))
+                else:
+                    outcomes.append(await outcome_of(lambda: call(client), **kwargs))
+        finally:
+            if traced:
+                instrumentation.uninstrument()
+        if traced:
+            spans = list(span_exporter.get_finished_spans())
+            if apm is not None:
+                apm_spans = await apm.spans()
+        else:
+            assert list(span_exporter.get_finished_spans()) == [], "spans while uninstrumented"
+    return Differential(outcomes, spans, apm_spans)
+
+
+def exception_events(span: Any) -> List[Any]:
+    return [event for event in span.events if event.name == "exception"]
