@@ -23,11 +23,13 @@ from instrumentation._version import __version__
 from instrumentation.instrumentors import (
     INSTRUMENTORS,
     AsyncElasticsearchInstrumentor,
+    AsyncOpenSearchInstrumentor,
     WeaviateAsyncInstrumentor,
 )
 
 __all__ = [
     "AsyncElasticsearchInstrumentor",
+    "AsyncOpenSearchInstrumentor",
     "CallView",
     "WeaviateAsyncInstrumentor",
     "__version__",

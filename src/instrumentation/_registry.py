@@ -57,6 +57,16 @@ CLIENTS: Dict[str, Client] = {
             "elasticsearch",
         ),
         Client(
+            "opensearch",
+            "instrumentation.clients.opensearch",
+            "opensearchpy",
+            "opensearch-py >= 2.4",
+            "opensearch",
+            "opensearch_async",
+            "AsyncOpenSearchInstrumentor",
+            "opensearch",
+        ),
+        Client(
             "weaviate",
             "instrumentation.clients.weaviate",
             "weaviate",

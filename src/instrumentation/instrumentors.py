@@ -1,7 +1,7 @@
 """OpenTelemetry ``BaseInstrumentor`` classes, one per client library.
 
-These are what ``opentelemetry-instrument`` loads (entry points ``elasticsearch_async`` and
-``weaviate_async`` in the ``opentelemetry_instrumentor`` group, so
+These are what ``opentelemetry-instrument`` loads (entry points ``elasticsearch_async``,
+``opensearch_async`` and ``weaviate_async`` in the ``opentelemetry_instrumentor`` group, so
 ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` takes those names), and what you compose yourself::
 
     from instrumentation import AsyncElasticsearchInstrumentor
@@ -45,6 +45,12 @@ class AsyncElasticsearchInstrumentor(SearchInstrumentor):
     """Traces ``elasticsearch.AsyncElasticsearch``, its async DSL classes and ``async_*`` helpers."""
 
     client = "elasticsearch"
+
+
+class AsyncOpenSearchInstrumentor(SearchInstrumentor):
+    """Traces ``opensearchpy.AsyncOpenSearch``, its async DSL classes and ``async_*`` helpers."""
+
+    client = "opensearch"
 
 
 class WeaviateAsyncInstrumentor(SearchInstrumentor):

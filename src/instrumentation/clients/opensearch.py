@@ -1,0 +1,196 @@
+"""AsyncOpenSearch (opensearch-py 2.x and 3.x): one span per API call, one per async helper call.
+
+Patch points, and why:
+
+* ``AsyncTransport.perform_request``: every API of ``AsyncOpenSearch`` (namespaced ones such as
+  ``client.indices.create`` too, and the async DSL classes) passes through it once per call, above
+  its retries. opensearch-py passes no endpoint id, so the operation is read from the method and
+  the path (``POST /movies/_search`` is ``search`` on ``movies``), with the names Elasticsearch
+  gives the same endpoints.
+* ``AIOHttpConnection.perform_request``: each attempt, so the last one names the node that
+  answered and its HTTP status.
+* The ``async_*`` helpers in ``opensearchpy._async.helpers.actions`` and their re-exports in
+  ``opensearchpy.helpers``: one INTERNAL parent span each, with document totals (``_es_family``).
+"""
+
+from __future__ import annotations
+
+import re
+from contextvars import ContextVar
+from typing import Any, Dict, List, Optional, Pattern, Tuple
+
+from instrumentation import _state
+from instrumentation._dispatch import Reader, traced_call
+from instrumentation._guard import guard, report
+from instrumentation._patching import Patch
+from instrumentation._record import Record, exception_type
+from instrumentation._url import redact_url
+from instrumentation.clients._es_family import (
+    SEARCH_ENDPOINTS,
+    Helpers,
+    body_reason,
+    read_bulk_failures,
+    read_details,
+    read_rows,
+)
+
+SYSTEM = "opensearch"
+BULK_FAILED_ITEMS = "opensearch.bulk.failed_items"
+
+#: The API call in flight in this task (the connection wrapper records the node into it).
+_api_call: ContextVar[Optional[Record]] = ContextVar("opensearch_api_call", default=None)
+
+# -- routes: (method, path) -> the endpoint, as Elasticsearch names it ---------------------------
+_I = r"(?P<index>[^/_][^/]*)"
+_ID = r"(?P<id>[^/]+)"
+_ANY = "GET|POST|PUT|DELETE|HEAD"
+_ROUTES: List[Tuple[str, Pattern[str], str]] = [
+    (method, re.compile(f"^{pattern}$"), name)
+    for methods, pattern, name in (
+        ("GET|POST", rf"(/{_I})?/_search", "search"),
+        ("GET|POST", r"/_search/scroll(/[^/]+)?", "scroll"),
+        ("DELETE", r"/_search/scroll(/[^/]+)?", "clear_scroll"),
+        ("GET|POST", rf"(/{_I})?/_msearch", "msearch"),
+        ("GET|POST", rf"(/{_I})?/_count", "count"),
+        ("GET|POST", rf"(/{_I})?/_search/template", "search_template"),
+        ("GET|POST", rf"(/{_I})?/_msearch/template", "msearch_template"),
+        ("POST|PUT", rf"(/{_I})?/_bulk", "bulk"),
+        ("GET|POST", rf"(/{_I})?/_mget", "mget"),
+        ("POST", rf"/{_I}/_delete_by_query", "delete_by_query"),
+        ("POST", rf"/{_I}/_update_by_query", "update_by_query"),
+        ("POST", r"/_reindex", "reindex"),
+        ("POST|PUT", rf"/{_I}/_doc(/{_ID})?", "index"),
+        ("POST|PUT", rf"/{_I}/_create/{_ID}", "create"),
+        ("GET", rf"/{_I}/_doc/{_ID}", "get"),
+        ("HEAD", rf"/{_I}/_doc/{_ID}", "exists"),
+        ("DELETE", rf"/{_I}/_doc/{_ID}", "delete"),
+        ("POST", rf"/{_I}/_update/{_ID}", "update"),
+        ("GET", rf"/{_I}/_source/{_ID}", "get_source"),
+        ("GET|POST", rf"/{_I}/_explain/{_ID}", "explain"),
+        ("POST", rf"/{_I}/_search/point_in_time", "create_point_in_time"),
+        ("DELETE", r"/_search/point_in_time(/_all)?", "delete_point_in_time"),
+        ("POST|GET", rf"(/{_I})?/_refresh", "indices.refresh"),
+        ("PUT|POST|GET", rf"(/{_I})?/_mapping", "indices.mapping"),
+        ("PUT|GET", rf"(/{_I})?/_settings", "indices.settings"),
+        ("PUT", rf"/{_I}", "indices.create"),
+        ("DELETE", rf"/{_I}", "indices.delete"),
+        ("HEAD", rf"/{_I}", "indices.exists"),
+        ("GET", rf"/{_I}", "indices.get"),
+        ("GET", r"/", "info"),
+        ("HEAD", r"/", "ping"),
+        ("GET", r"/_cluster/health(/[^/]+)?", "cluster.health"),
+    )
+    for method in methods.split("|")
+]
+#: A more exact name per method for the two mapping/settings routes.
+_BY_METHOD = {
+    ("indices.mapping", "GET"): "indices.get_mapping",
+    ("indices.mapping", "PUT"): "indices.put_mapping",
+    ("indices.mapping", "POST"): "indices.put_mapping",
+    ("indices.settings", "GET"): "indices.get_settings",
+    ("indices.settings", "PUT"): "indices.put_settings",
+}
+_ROUTE_INDEX: Dict[str, List[Tuple[Pattern[str], str]]] = {}
+for _method, _pattern, _name in _ROUTES:
+    _ROUTE_INDEX.setdefault(_method, []).append((_pattern, _name))
+_CACHE_LIMIT = 4096
+_seen: Dict[Tuple[str, str], Tuple[str, Optional[str], Optional[Dict[str, str]]]] = {}
+
+
+def route(method: str, path: str) -> Tuple[str, Optional[str], Optional[Dict[str, str]]]:
+    """(operation, index, path parameters) of a request; unknown routes keep a low-cardinality
+    name (``GET _cat``). Remembered per (method, path): a service repeats its paths."""
+    key = (method, path)
+    found = _seen.get(key)
+    if found is not None:
+        return found
+    found = (f"{method} {path.strip('/').split('/', 1)[0] or '/'}", None, None)
+    for pattern, name in _ROUTE_INDEX.get(method, ()):
+        match = pattern.match(path)
+        if match is not None:
+            groups = match.groupdict()
+            parameters = {"id": groups["id"]} if groups.get("id") else None
+            found = (_BY_METHOD.get((name, method), name), groups.get("index"), parameters)
+            break
+    if len(_seen) < _CACHE_LIMIT:
+        _seen[key] = found
+    return found
+
+
+def read_request(args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Record:
+    method = str(args[0] if args else kwargs.get("method", "GET")).upper()
+    url = str(args[1] if len(args) > 1 else kwargs.get("url", "/"))
+    name, index, parameters = route(method, url.split("?", 1)[0])
+    op = Record(SYSTEM, name, index, parameters)
+    op.http_method = method
+    if name == "bulk" or name in SEARCH_ENDPOINTS:
+        body = args[3] if len(args) > 3 else kwargs.get("body")
+        if body is not None:
+            op.body = body
+    return op
+
+
+# -- reading the outcome ------------------------------------------------------------------------
+def read_response(op: Record, response: Any, detailed: bool) -> None:
+    if op.name == "bulk" and isinstance(response, dict) and response.get("errors"):
+        read_bulk_failures(op, response, BULK_FAILED_ITEMS)  # the metric needs the outcome too
+    if detailed:
+        read_rows(op, response)
+
+
+def read_error(op: Record, exc: BaseException, detailed: bool) -> None:
+    """An ``HTTP`` error (``TransportError`` with an int status), else the exception class."""
+    status = getattr(exc, "status_code", None)
+    reason = body_reason(getattr(exc, "info", None)) if detailed else None
+    if isinstance(status, int) and status >= 400:
+        op.status_code = str(status)
+        op.fail(str(status), reason)
+    else:
+        op.fail(exception_type(exc), reason)
+
+
+API = Reader(response=read_response, error=read_error, details=read_details)
+#: The async helpers: one INTERNAL parent span each.
+HELPERS = Helpers(SYSTEM)
+
+
+# -- wrappers -----------------------------------------------------------------------------------
+def _perform_request(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    """``AsyncTransport.perform_request`` is a coroutine function: this returns its awaitable."""
+    dispatcher = _state.dispatcher
+    if dispatcher is None or _api_call.get() is not None or not dispatcher.wants():
+        return wrapped(*args, **kwargs)
+    try:
+        op = read_request(args, kwargs)
+    except Exception as exc:
+        report(exc)
+        return wrapped(*args, **kwargs)
+    return traced_call(dispatcher, op, API, wrapped(*args, **kwargs), _api_call)
+
+
+async def _connection_request(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    """One attempt: the node it went to, and the status it answered."""
+    op = _api_call.get()
+    if op is not None:
+        with guard:
+            op.server_address = instance.hostname
+            op.server_port = instance.port
+            url = args[1] if len(args) > 1 else kwargs.get("url", "")
+            op.url = redact_url(f"{instance.host}{instance.url_prefix}{url}")
+    result = await wrapped(*args, **kwargs)
+    if op is not None:
+        with guard:
+            op.status_code = str(result[0])
+    return result
+
+
+PATCHES: Tuple[Patch, ...] = (
+    Patch("opensearchpy._async.transport", "AsyncTransport.perform_request", _perform_request),
+    Patch(
+        "opensearchpy._async.http_aiohttp",
+        "AIOHttpConnection.perform_request",
+        _connection_request,
+    ),
+    *HELPERS.rows("opensearchpy._async.helpers.actions"),
+    *HELPERS.rows("opensearchpy.helpers"),
+)
