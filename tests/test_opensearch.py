@@ -1,0 +1,254 @@
+"""AsyncOpenSearch traced end to end: the real opensearch-py client over real sockets.
+
+The fast tier talks to the Elasticsearch imitation (OpenSearch speaks the same REST API for
+everything here); the real tier (``tests/real``) runs the same scenarios against a real node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any, AsyncIterator, Iterator
+
+import elasticapm
+import pytest
+from opensearchpy import AsyncOpenSearch, NotFoundError
+from opensearchpy import ConnectionError as OpenSearchConnectionError
+from opensearchpy import helpers as os_helpers
+from opentelemetry.trace import SpanKind, StatusCode
+
+import instrumentation
+from tests.conftest import duration_points, finished
+from tests.servers.apm_intake import close_apm_client, make_apm_client
+
+
+@pytest.fixture
+async def client(elasticsearch_server: Any) -> AsyncIterator[AsyncOpenSearch]:
+    opensearch = AsyncOpenSearch([elasticsearch_server.url])
+    await opensearch.indices.create(index="movies")  # before instrument(): no span
+    yield opensearch
+    await opensearch.close()
+
+
+def _docs(n: int, fail: int = 0) -> list:
+    docs = [{"_index": "movies", "_id": str(i), "title": f"movie {i}"} for i in range(n)]
+    for doc in docs[:fail]:
+        doc["_fail"] = "mapper_parsing_exception"
+    return docs
+
+
+async def test_search_is_one_client_span_with_the_elasticsearch_contract(
+    instrumented: Any, client: AsyncOpenSearch, span_exporter: Any, elasticsearch_server: Any
+) -> None:
+    instrumented()
+    await client.search(index="movies", body={"query": {"match": {"title": "secret-title"}}})
+    [span] = finished(span_exporter)
+    assert span.name == "search movies"
+    assert span.kind is SpanKind.CLIENT
+    assert span.status.status_code is StatusCode.UNSET
+    assert dict(span.attributes) == {
+        "db.system.name": "opensearch",
+        "db.operation.name": "search",
+        "db.collection.name": "movies",
+        "db.query.summary": "search movies",
+        "db.query.text": '{"query":{"match":{"title":"?"}}}',
+        "db.response.status_code": "200",
+        "server.address": "127.0.0.1",
+        "server.port": elasticsearch_server.port,
+        "http.request.method": "POST",
+        "url.full": f"{elasticsearch_server.url}/movies/_search",
+    }
+
+
+async def test_operations_are_named_as_elasticsearch_names_them(
+    instrumented: Any, client: AsyncOpenSearch, span_exporter: Any
+) -> None:
+    instrumented()
+    await client.index(index="movies", id="42", body={"title": "Alien"}, refresh=True)
+    await client.get(index="movies", id="42")
+    await client.count(index="movies")
+    await client.indices.refresh(index="movies")
+    await client.indices.exists(index="movies")
+    with pytest.raises(NotFoundError):  # the imitation has no _cat: named all the same
+        await client.cat.indices()
+    await client.exists(index="movies", id="42")
+    spans = finished(span_exporter)
+    assert [s.name for s in spans] == [
+        "index movies",
+        "get movies",
+        "count movies",
+        "indices.refresh movies",
+        "indices.exists movies",
+        "GET _cat",  # a route we do not name keeps a low-cardinality name
+        "exists movies",
+    ]
+    assert spans[0].attributes["db.operation.parameter.id"] == "42"
+    assert "db.query.text" not in spans[0].attributes  # documents are never captured
+
+
+async def test_bulk_has_its_batch_size_and_item_errors_make_it_an_error(
+    instrumented: Any, client: AsyncOpenSearch, span_exporter: Any
+) -> None:
+    instrumented()
+    docs = _docs(3)
+    docs[0]["_fail"] = "mapper_parsing_exception"
+    body = [line for doc in docs for line in ({"index": {"_id": doc["_id"]}}, doc)]
+    response = await client.bulk(body=body, index="movies")
+    assert response["errors"] is True
+    [span] = finished(span_exporter)
+    assert span.name == "bulk movies"
+    assert span.attributes["db.operation.batch.size"] == 3
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["error.type"] == "mapper_parsing_exception"
+    assert span.attributes["opensearch.bulk.failed_items"] == 1
+    assert span.status.description.startswith("mapper_parsing_exception")
+
+
+async def test_errors_keep_the_status_and_the_server_reason(
+    instrumented: Any, client: AsyncOpenSearch, span_exporter: Any
+) -> None:
+    instrumented()
+    with pytest.raises(NotFoundError):
+        await client.get(index="movies", id="missing")
+    with pytest.raises(NotFoundError):
+        await client.search(index="nowhere")
+    missing_doc, missing_index = finished(span_exporter)
+    assert missing_doc.attributes["error.type"] == "404"
+    assert missing_doc.attributes["db.response.status_code"] == "404"
+    assert missing_doc.status.description == "document not found"
+    assert missing_index.status.description == "index_not_found_exception: no such index [nowhere]"
+    for span in (missing_doc, missing_index):
+        [event] = [e for e in span.events if e.name == "exception"]
+        assert event.attributes["exception.type"] == "opensearchpy.exceptions.NotFoundError"
+
+
+async def test_connection_error_is_the_exception_class(
+    instrumented: Any, span_exporter: Any, unused_tcp_port: int
+) -> None:
+    instrumented()
+    async with AsyncOpenSearch([f"http://127.0.0.1:{unused_tcp_port}"], max_retries=0) as down:
+        with pytest.raises(OpenSearchConnectionError):
+            await down.info()
+    [span] = finished(span_exporter)
+    assert span.name == "info"
+    assert span.attributes["error.type"] == "ConnectionError"
+    assert span.attributes["server.port"] == unused_tcp_port
+
+
+async def test_cancelled_call_ends_its_span_and_cancellation_propagates(
+    instrumented: Any, elasticsearch_server: Any, client: AsyncOpenSearch, span_exporter: Any
+) -> None:
+    instrumented()
+    elasticsearch_server.faults.add(path="_search", delay=2.0)
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(client.search(index="movies"), timeout=0.1)
+    [span] = finished(span_exporter)
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["error.type"] == "CancelledError"
+
+
+async def test_helpers_are_internal_parents_of_their_calls(
+    instrumented: Any, client: AsyncOpenSearch, span_exporter: Any, metric_reader: Any
+) -> None:
+    instrumented()
+    assert await os_helpers.async_bulk(client, _docs(5), chunk_size=2) == (5, [])
+    hits = [hit async for hit in os_helpers.async_scan(client, index="movies", size=2)]
+    assert len(hits) == 5
+    await os_helpers.async_reindex(client, "movies", "movies-copy", chunk_size=4)
+    ok = [
+        ok
+        async for ok, _ in os_helpers.async_streaming_bulk(
+            client, _docs(2, fail=1), raise_on_error=False
+        )
+    ]
+    assert ok == [False, True]
+
+    spans = finished(span_exporter)
+    helpers = [s for s in spans if s.name.startswith("helpers.")]
+    assert [h.name for h in helpers] == [
+        "helpers.async_bulk",
+        "helpers.async_scan movies",
+        "helpers.async_reindex movies",
+        "helpers.async_streaming_bulk",
+    ]
+    for helper in helpers:
+        assert helper.kind is SpanKind.INTERNAL
+        assert not [key for key in helper.attributes if key.startswith("db.")]
+        children = [s for s in spans if s.parent and s.parent.span_id == helper.context.span_id]
+        assert children and all(c.kind is SpanKind.CLIENT for c in children)
+    assert helpers[0].attributes["opensearch.helpers.documents"] == 5
+    bulk_sizes = [
+        s.attributes.get("db.operation.batch.size")
+        for s in spans
+        if s.name == "bulk" and s.parent.span_id == helpers[0].context.span_id
+    ]
+    assert bulk_sizes == [2, 2, None]
+    assert helpers[3].attributes["opensearch.helpers.failed_documents"] == 1
+    assert helpers[3].status.status_code is StatusCode.ERROR
+    operations = {p.attributes["db.operation.name"] for p in duration_points(metric_reader)}
+    assert not [name for name in operations if name.startswith("helpers.")]
+
+
+async def test_duration_metric(
+    instrumented: Any, client: AsyncOpenSearch, metric_reader: Any, elasticsearch_server: Any
+) -> None:
+    instrumented()
+    await client.count(index="movies")
+    [point] = duration_points(metric_reader)
+    assert dict(point.attributes) == {
+        "db.system.name": "opensearch",
+        "db.operation.name": "count",
+        "db.collection.name": "movies",
+        "server.address": "127.0.0.1",
+        "server.port": elasticsearch_server.port,
+    }
+    assert point.count == 1
+
+
+@pytest.fixture
+def agent(apm_intake: Any) -> Iterator[elasticapm.Client]:
+    apm = make_apm_client(apm_intake.url, span_compression_enabled=False, server_version=(8, 15, 0))
+    try:
+        yield apm
+    finally:
+        instrumentation.uninstrument()
+        close_apm_client(apm)
+
+
+async def test_apm_span_is_a_leaf_db_span_with_opensearch_destination(
+    agent: elasticapm.Client, apm_intake: Any, client: AsyncOpenSearch, elasticsearch_server: Any
+) -> None:
+    instrumentation.instrument(clients=["opensearch"], backends=["apm"])
+    agent.begin_transaction("request")
+    await client.search(index="movies", body={"query": {"match": {"title": "secret-title"}}})
+    agent.end_transaction("GET /movies", "HTTP 2xx")
+    await apm_intake.flush(agent)
+    [span] = apm_intake.spans
+    assert (span["name"], span["type"], span["subtype"], span["action"]) == (
+        "search movies",
+        "db",
+        "opensearch",
+        "query",
+    )
+    context = span["context"]
+    assert context["destination"] == {
+        "address": "127.0.0.1",
+        "port": elasticsearch_server.port,
+        "service": {"resource": "opensearch", "name": "", "type": ""},
+    }
+    assert context["service"]["target"] == {"type": "opensearch", "name": None}
+    assert context["db"]["statement"] == '{"query":{"match":{"title":"?"}}}'
+    assert "secret-title" not in json.dumps(span)
+
+
+def test_uninstrument_restores_the_client_exactly() -> None:
+    from opensearchpy._async import transport
+    from opensearchpy._async.helpers import actions
+
+    before = (transport.AsyncTransport.__dict__["perform_request"], actions.async_bulk)
+    instrumentation.instrument(clients=["opensearch"])
+    assert transport.AsyncTransport.__dict__["perform_request"] is not before[0]
+    instrumentation.uninstrument()
+    after = (transport.AsyncTransport.__dict__["perform_request"], actions.async_bulk)
+    assert after == before
+    assert os_helpers.async_bulk is before[1]
