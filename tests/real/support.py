@@ -359,22 +359,22 @@ async def plain_traced_plain(
     for traced in (False, True, False):
         if prepare is not None:
             await prepare()
-        if traced:
-            opts = dict(options or {})
-            opts.setdefault("backends", ["otel", "apm"] if apm is not None else ["otel"])
-            instrumented(**opts)
-        span_exporter.clear()
-        try:
-            async with open_client() as client:
+        async with open_client() as client:  # connected before instrument(): no span
+            if traced:
+                opts = dict(options or {})
+                opts.setdefault("backends", ["otel", "apm"] if apm is not None else ["otel"])
+                instrumented(**opts)
+            span_exporter.clear()
+            try:
                 kwargs = {} if mask is None else {"mask": mask}
                 if traced and apm is not None:
                     with apm.transaction():
                         outcomes.append(await outcome_of(lambda: call(client), **kwargs))
                 else:
                     outcomes.append(await outcome_of(lambda: call(client), **kwargs))
-        finally:
-            if traced:
-                instrumentation.uninstrument()
+            finally:
+                if traced:
+                    instrumentation.uninstrument()
         if traced:
             spans = list(span_exporter.get_finished_spans())
             if apm is not None:
