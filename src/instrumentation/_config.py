@@ -96,6 +96,14 @@ OPTIONS: Tuple[Option, ...] = (
         "(type db), so calls from background workers and scripts are not lost.",
     ),
     Option(
+        "propagate_context",
+        ENV_PREFIX + "PROPAGATE_CONTEXT",
+        "false",
+        "true, false",
+        "Send the call's trace context (W3C traceparent/tracestate, or the configured propagators) "
+        "in each request's HTTP headers and gRPC metadata, so servers with tracing join the trace.",
+    ),
+    Option(
         "tracer_provider",
         None,
         "the global TracerProvider",
@@ -141,6 +149,7 @@ class Settings(NamedTuple):
     query_max_length: int
     record_returned_rows: bool
     apm_transactions: bool
+    propagate_context: bool
     semconv_dup: bool
     tracer_provider: Any
     meter_provider: Any
@@ -280,6 +289,7 @@ def build_settings(
     query_max_length: Any = None,
     record_returned_rows: Any = None,
     apm_transactions: Any = None,
+    propagate_context: Any = None,
     tracer_provider: Any = None,
     meter_provider: Any = None,
     request_hook: Any = None,
@@ -314,6 +324,9 @@ def build_settings(
         ),
         apm_transactions=_option(
             "apm_transactions", apm_transactions, env, "APM_TRANSACTIONS", _bool, False
+        ),
+        propagate_context=_option(
+            "propagate_context", propagate_context, env, "PROPAGATE_CONTEXT", _bool, False
         ),
         semconv_dup=semconv_dup_from_env(env),
         tracer_provider=_tracer_provider(tracer_provider, "tracer_provider"),

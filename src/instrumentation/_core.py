@@ -38,9 +38,13 @@ def available_clients() -> Tuple[str, ...]:
     return tuple(name for name, client in CLIENTS.items() if library_available(client.library))
 
 
-def _patches(client: str) -> Tuple[Patch, ...]:
+def _patches(client: str, propagation: bool = False) -> Tuple[Patch, ...]:
+    """The client's ``PATCHES``; with ``propagation``, also its ``PROPAGATION_PATCHES`` (rows that
+    only carry trace context into requests, applied only while ``propagate_context`` is on)."""
     module = importlib.import_module(CLIENTS[client].module)
     patches: Tuple[Patch, ...] = module.PATCHES
+    if propagation:
+        patches += getattr(module, "PROPAGATION_PATCHES", ())
     return patches
 
 
@@ -71,7 +75,12 @@ def build_backends(settings: Settings) -> List[Backend]:
 
 
 def build_dispatcher(settings: Settings) -> Dispatcher:
-    return Dispatcher(build_backends(settings), settings.capture_query, settings.query_max_length)
+    return Dispatcher(
+        build_backends(settings),
+        settings.capture_query,
+        settings.query_max_length,
+        settings.propagate_context,
+    )
 
 
 def activate(client: str, settings: Settings, dispatcher: Optional[Dispatcher] = None) -> None:
@@ -86,14 +95,20 @@ def activate(client: str, settings: Settings, dispatcher: Optional[Dispatcher] =
         _state.settings = settings
         _state.dispatcher = dispatcher
         if client not in _active:
-            _patcher.apply(_patches(client))
+            _patcher.apply(_patches(client, settings.propagate_context))
             _active.add(client)
+        else:  # already active: only the propagation rows may change with the new settings
+            extra = _patches(client, True)[len(_patches(client)) :]
+            if settings.propagate_context:
+                _patcher.apply(extra)
+            else:
+                _patcher.remove(extra)
 
 
 def deactivate(client: str) -> None:
     with _lock:
         if client in _active:
-            _patcher.remove(_patches(client))
+            _patcher.remove(_patches(client, True))
             _active.discard(client)
         if not _active:
             _state.dispatcher = None

@@ -27,6 +27,7 @@ from typing import (
     AsyncIterator,
     Awaitable,
     Callable,
+    Dict,
     List,
     NamedTuple,
     Optional,
@@ -84,6 +85,10 @@ class Backend(Protocol):
     def exit(self, handle: Any, token: Any) -> None:
         """Undo ``enter``."""
 
+    def inject(self, handle: Any, carrier: Dict[str, str]) -> bool:
+        """Write the record's trace context into outgoing ``carrier`` headers; False when it has
+        none to send (the next backend is asked then)."""
+
     def finish(
         self, handle: Any, record: Record, response: Any, exc: Optional[BaseException]
     ) -> None:
@@ -96,15 +101,18 @@ State = Tuple[List[Any], List[Any], bool]
 class Dispatcher:
     """Fans one operation out to every active backend; a failing backend never stops the others."""
 
-    __slots__ = ("backends", "capture_query", "query_max_length", "wants")
+    __slots__ = ("backends", "capture_query", "propagate", "query_max_length", "wants")
 
     def __init__(
         self,
         backends: Sequence[Backend],
         capture_query: str = "sanitize",
         query_max_length: int = 2048,
+        propagate: bool = False,
     ) -> None:
         self.backends: Tuple[Backend, ...] = tuple(backends)
+        #: Clients send the call's trace context with its requests (``propagate_context``).
+        self.propagate = propagate
         #: How request details are read (``capture_query`` mode, bound of the text).
         self.capture_query = capture_query
         self.query_max_length = query_max_length
@@ -129,7 +137,10 @@ class Dispatcher:
         if started is None:
             return None
         handles, detailed = started
-        return handles, self.enter(handles, record), detailed
+        tokens = self.enter(handles, record)
+        if record.carrier is not None:
+            self.inject(handles, record.carrier)
+        return handles, tokens, detailed
 
     def start(self, record: Record, reader: Reader) -> Optional[Tuple[List[Any], bool]]:
         """One handle per backend and whether any records in detail (then the request's details
@@ -167,6 +178,17 @@ class Dispatcher:
                     report(exc, f"{backend.name} backend")
             tokens.append(token)
         return tokens
+
+    def inject(self, handles: List[Any], carrier: Dict[str, str]) -> None:
+        """The first backend that has a trace context for this call writes it into ``carrier``
+        (OpenTelemetry before Elastic APM, in the order the backends were configured)."""
+        for backend, handle in zip(self.backends, handles):
+            if handle is not None:
+                try:
+                    if backend.inject(handle, carrier):
+                        return
+                except Exception as exc:
+                    report(exc, f"{backend.name} backend")
 
     def exit(self, handles: List[Any], tokens: List[Any]) -> None:
         for index in range(len(handles) - 1, -1, -1):

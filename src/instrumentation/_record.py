@@ -22,6 +22,7 @@ class Record:
         "attributes",
         "batch_size",
         "body",
+        "carrier",
         "collection",
         "error_type",
         "failed_count",
@@ -67,6 +68,9 @@ class Record:
         self.url: Optional[str] = None
         self.server_address: Optional[str] = None
         self.server_port: Optional[int] = None
+        #: Headers the request will send: set by the client when context propagation is on, and
+        #: filled with the call's trace context once its spans have started.
+        self.carrier: Optional[Dict[str, str]] = None
         #: Client-specific attributes (``elasticsearch.node.name``, ``weaviate.tenant``, ...).
         self.attributes: Optional[Dict[str, AttributeValue]] = None
         # -- the outcome --

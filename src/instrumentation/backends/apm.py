@@ -20,8 +20,10 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import elasticapm
+from elasticapm.conf import constants
 from elasticapm.context.contextvars import ContextVarsContext
 from elasticapm.traces import BaseSpan, DroppedSpan, execution_context
+from elasticapm.utils.disttracing import TracingOptions
 
 from instrumentation._compat import suppressed
 from instrumentation._config import Settings
@@ -177,6 +179,27 @@ class ElasticApmBackend:
             return spans, previous
         _set_spans((*spans, handle.span))
         return spans, None
+
+    def inject(self, handle: _Handle, carrier: Dict[str, str]) -> bool:
+        """``traceparent`` (and ``tracestate``, ``elastic-apm-traceparent`` when the agent is
+        configured so) for this call's span, as the agent's own HTTP instrumentations send it."""
+        transaction = handle.transaction
+        if transaction is None or transaction.trace_parent is None:
+            return False
+        span = handle.span
+        while isinstance(span, DroppedSpan):
+            span = span.parent
+        parent_id = span.id if span is not None else transaction.id
+        trace_parent = transaction.trace_parent.copy_from(
+            span_id=parent_id, trace_options=TracingOptions(recorded=bool(transaction.is_sampled))
+        )
+        header = trace_parent.to_string()
+        carrier[constants.TRACEPARENT_HEADER_NAME] = header
+        if transaction.tracer.config.use_elastic_traceparent_header:
+            carrier[constants.TRACEPARENT_LEGACY_HEADER_NAME] = header
+        if trace_parent.tracestate:
+            carrier[constants.TRACESTATE_HEADER_NAME] = trace_parent.tracestate
+        return True
 
     def exit(self, handle: _Handle, token: Tuple[Tuple[Any, ...], Any]) -> None:
         spans, previous = token

@@ -17,7 +17,7 @@ import traceback
 from time import perf_counter
 from typing import Any, Dict, Optional, Tuple
 
-from opentelemetry import context, metrics, trace
+from opentelemetry import context, metrics, propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from instrumentation import _attributes as A
@@ -215,6 +215,13 @@ class OpenTelemetryBackend:
     def exit(self, handle: _Handle, token: Any) -> None:
         if token is not None:
             context.detach(token)
+
+    def inject(self, handle: _Handle, carrier: Dict[str, str]) -> bool:
+        """The global propagator's headers for this call's span (sampled out: the sampled flag off)."""
+        if not handle.current:
+            return False  # no span (a meter only), or an invalid one: nothing to continue
+        propagate.inject(carrier, context=trace.set_span_in_context(handle.span))  # type: ignore[arg-type]
+        return True
 
     # -- finish --------------------------------------------------------------------------------
     def finish(

@@ -222,6 +222,11 @@ def _perform_request(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any
     if dispatcher.wants():
         try:
             op = read_request(args, kwargs)
+            if dispatcher.propagate:
+                # Our own copy of the call's headers, filled with the trace context once the span
+                # has started: perform_request reads them when it runs, after that (every retry).
+                op.carrier = dict(kwargs.get("headers") or {})
+                kwargs = {**kwargs, "headers": op.carrier}
         except Exception as exc:
             report(exc)
         else:

@@ -162,6 +162,15 @@ def _perform_request(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any
         return wrapped(*args, **kwargs)
     try:
         op = read_request(args, kwargs)
+        if dispatcher.propagate:
+            # Our own copy of the headers, filled with the trace context once the span has
+            # started; the transport sends the same dict with every retry.
+            if len(args) > 6:
+                op.carrier = dict(args[6] or {})
+                args = (*args[:6], op.carrier, *args[7:])
+            else:
+                op.carrier = dict(kwargs.get("headers") or {})
+                kwargs = {**kwargs, "headers": op.carrier}
     except Exception as exc:
         report(exc)
         return wrapped(*args, **kwargs)

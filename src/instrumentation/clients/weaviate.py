@@ -39,6 +39,8 @@ BATCH_ERROR = "batch_object_error"
 
 #: The multi-request call in flight in this task: requests inside it add to it, not start spans.
 _group: ContextVar[Optional[Record]] = ContextVar("weaviate_group", default=None)
+#: With ``propagate_context``: the single call in flight, whose ``carrier`` its requests send.
+_traced: ContextVar[Optional[Record]] = ContextVar("weaviate_traced", default=None)
 
 
 # -- REST ---------------------------------------------------------------------------------------
@@ -480,10 +482,27 @@ async def _in_group(
     return response
 
 
+async def _send_later(wrapped: Any, args: Any, kwargs: Any) -> Any:
+    """``_send`` called only once the call's span has started: the request it builds then takes
+    the trace context in its headers (``_rest_headers``)."""
+    return await wrapped(*args, **kwargs)
+
+
 def _send(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     """REST: ``_send`` builds the request now and returns an awaitable that sends it."""
-    awaitable = wrapped(*args, **kwargs)
     dispatcher = _state.dispatcher
+    if dispatcher is not None and dispatcher.propagate and _group.get() is None:
+        if dispatcher.wants():
+            op = None
+            with guard:
+                op = read_rest(instance, args, kwargs)
+                op.carrier = {}
+            if op is not None:
+                reader = REST if kwargs.get("status_codes") is not None else _REST_UNCHECKED
+                return traced_call(
+                    dispatcher, op, reader, _send_later(wrapped, args, kwargs), _traced
+                )
+    awaitable = wrapped(*args, **kwargs)
     if dispatcher is None:
         return awaitable
     group = _group.get()
@@ -522,6 +541,9 @@ def _grpc(
             return _in_group(group, op, wrapped(*args, **kwargs), reader)
         if op is None:
             return wrapped(*args, **kwargs)
+        if dispatcher.propagate:  # the call's metadata is read when it runs: after the span starts
+            op.carrier = {}
+            return traced_call(dispatcher, op, reader, wrapped(*args, **kwargs), _traced)
         return traced_call(dispatcher, op, reader, wrapped(*args, **kwargs))
 
     return wrapper
@@ -585,6 +607,8 @@ def _grouped(name: str, collection: Callable[[Any, Any, Any], Optional[str]]) ->
         op = None
         with guard:
             op = Record(SYSTEM, name, collection(instance, args, kwargs))
+            if dispatcher.propagate:
+                op.carrier = {}
         if op is None:
             return await wrapped(*args, **kwargs)
         token = _group.set(op)  # before the call is made: some of these send on being called
@@ -594,6 +618,32 @@ def _grouped(name: str, collection: Callable[[Any, Any, Any], Optional[str]]) ->
             _group.reset(token)
 
     return wrapper
+
+
+# -- trace context into requests (propagate_context) --------------------------------------------
+def _outgoing() -> Optional[Dict[str, str]]:
+    op = _traced.get() or _group.get()
+    return op.carrier if op is not None else None
+
+
+def _rest_headers(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    """The headers of the request ``_send`` builds, plus the call's trace context."""
+    headers = wrapped(*args, **kwargs)
+    with guard:
+        carrier = _outgoing()
+        if carrier:
+            return {**headers, **carrier}
+    return headers
+
+
+def _grpc_metadata(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    """The metadata of a gRPC call, plus the call's trace context (gRPC keys are lower-case)."""
+    metadata = wrapped(*args, **kwargs)
+    with guard:
+        carrier = _outgoing()
+        if carrier:
+            return (*(metadata or ()), *((key.lower(), value) for key, value in carrier.items()))
+    return metadata
 
 
 #: How each kind of call is read.
@@ -647,4 +697,11 @@ PATCHES: Tuple[Patch, ...] = (
         "_DataCollectionAsync.reference_add",
         _grouped("reference_add", _instance_collection),
     ),
+)
+
+#: Applied only while ``propagate_context`` is on: what the async connection sends as headers
+#: (REST) and metadata (gRPC) takes the trace context of the call in flight.
+PROPAGATION_PATCHES: Tuple[Patch, ...] = (
+    Patch(_CONNECTION, "ConnectionAsync._ConnectionBase__get_latest_headers", _rest_headers),
+    Patch(_CONNECTION, "ConnectionAsync.grpc_headers", _grpc_metadata),
 )
