@@ -103,3 +103,38 @@ def test_opentelemetry_instrument_traces_weaviate_async(weaviate_server: Any) ->
     ]
     assert spans[2]["attributes"]["db.operation.batch.size"] == 2
     assert "secret-query" not in json.dumps(spans)
+
+
+NO_SDK_APP = """
+import asyncio, os, sys
+import instrumentation
+from elasticsearch import AsyncElasticsearch
+
+instrumentation.instrument(clients=["elasticsearch"])
+
+async def main():
+    async with AsyncElasticsearch(os.environ["ELASTICSEARCH_URL"]) as es:
+        await es.indices.create(index="movies")
+
+asyncio.run(main())
+"""
+
+
+def test_without_an_sdk_the_user_is_told_nothing_is_recorded(elasticsearch_server: Any) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", NO_SDK_APP],
+        env={**os.environ, "ELASTICSEARCH_URL": elasticsearch_server.url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("no span or metric is recorded") == 1, done.stderr
+    assert "opentelemetry-distro" in done.stderr
+
+
+def test_with_an_sdk_nothing_is_said(elasticsearch_server: Any) -> None:
+    _, stderr = run_instrumented_with_stderr(
+        "es_app.py", {"ELASTICSEARCH_URL": elasticsearch_server.url}
+    )
+    assert "no span or metric is recorded" not in stderr

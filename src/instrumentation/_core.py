@@ -8,8 +8,10 @@ replaces them for every active client (options are shared, as documented).
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import importlib.util
+import logging
 import threading
 from typing import Any, List, Optional, Set, Tuple
 
@@ -22,6 +24,13 @@ from instrumentation._registry import BACKENDS, CLIENTS
 _lock = threading.RLock()
 _patcher = Patcher()
 _active: Set[str] = set()
+_logger = logging.getLogger("instrumentation")
+_exit_check_registered = False
+_NOTHING_RECORDS = (
+    "async-search-instrumentation is active (%s) but no OpenTelemetry SDK or Elastic APM agent "
+    "is configured, so no span or metric is recorded: install opentelemetry-distro and run under "
+    "opentelemetry-instrument, or set a TracerProvider (see docs/getting-started.md)"
+)
 
 
 def library_available(library: Optional[str]) -> bool:
@@ -97,6 +106,8 @@ def activate(client: str, settings: Settings, dispatcher: Optional[Dispatcher] =
         if client not in _active:
             _patcher.apply(_patches(client, settings.propagate_context))
             _active.add(client)
+            if len(_active) == 1:
+                _check_something_records(logging.INFO)
         else:  # already active: only the propagation rows may change with the new settings
             extra = _patches(client, True)[len(_patches(client)) :]
             if settings.propagate_context:
@@ -117,3 +128,29 @@ def deactivate(client: str) -> None:
 
 def active_clients() -> Tuple[str, ...]:
     return tuple(sorted(_active))
+
+
+def _nothing_records() -> bool:
+    dispatcher = _state.dispatcher
+    if dispatcher is None:
+        return False
+    try:
+        return not any(backend.ready() for backend in dispatcher.backends)
+    except Exception:  # a check that could not run says nothing
+        return False
+
+
+def _check_something_records(level: int) -> None:
+    """Say so when nothing can record: once at ``instrument()`` (INFO: an SDK may still be set up
+    after it), and at exit (WARNING) if still nothing was. Costs nothing per call."""
+    global _exit_check_registered
+    if _nothing_records():
+        _logger.log(level, _NOTHING_RECORDS, ", ".join(sorted(_active)))
+    if not _exit_check_registered:
+        _exit_check_registered = True
+        atexit.register(_check_at_exit)
+
+
+def _check_at_exit() -> None:
+    if _active and _nothing_records():
+        _logger.warning(_NOTHING_RECORDS, ", ".join(sorted(_active)))

@@ -75,6 +75,10 @@ class Backend(Protocol):
         """Whether to record a call now: this backend could record it, and instrumentation is not
         suppressed. Asked before every call, so cheap; must never raise."""
 
+    def ready(self) -> bool:
+        """Whether anything is there to record into at all (an SDK provider, an agent client):
+        asked at ``instrument()`` and at exit only, to tell a user who would otherwise see nothing."""
+
     def start(self, record: Record) -> Optional[Handle]:
         """Begin recording ``record``; a handle, or ``None`` when there is nothing to record."""
 

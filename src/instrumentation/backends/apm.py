@@ -116,6 +116,9 @@ class ElasticApmBackend:
             report(exc, "apm backend")
             return False
 
+    def ready(self) -> bool:
+        return elasticapm.get_client() is not None
+
     # -- start ---------------------------------------------------------------------------------
     def start(self, op: Record) -> Optional[_Handle]:
         transaction = _current_transaction(None)

@@ -149,6 +149,9 @@ class OpenTelemetryBackend:
             report(exc, "otel backend")
             return False
 
+    def ready(self) -> bool:
+        return self._tracing() or self._metrics()
+
     # -- start ---------------------------------------------------------------------------------
     def _start_attributes(self, op: Record) -> Tuple[str, Attributes]:
         key = (op.system, op.name, op.collection)
