@@ -329,6 +329,10 @@ class FaultProxy:
             pass
         except _TooBig:
             _reset(writer)
+        except asyncio.CancelledError:
+            # stop() cancels the handlers: end normally (Python 3.11's start_server callback
+            # calls task.exception(), which raises for a cancelled task and logs an error).
+            _reset(writer)
         finally:
             for w in (writer, upstream_writer):
                 if w is not None:
