@@ -26,8 +26,13 @@ $(VENV_ES8)/.installed: pyproject.toml
 demo: $(VENV)/.installed
 	$(VENV)/bin/python -m examples.demo
 
+# The fast tier (loopback imitations), then the real tier (tests/real): python -m tests.real.support
+# starts the real servers (python -m tests.real.servers start), runs pytest tests/real and stops
+# them, also on failure. Without Java or Go it prints one line saying the real tier was skipped,
+# unless REAL_SERVERS_REQUIRED=1 (.ci/run), where that fails. See docs/real-servers.md.
 test: $(VENV)/.installed test-es8
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q --ignore=tests/real
+	$(VENV)/bin/python -m tests.real.support make-test -q
 
 test-es8: $(VENV_ES8)/.installed
 	$(VENV_ES8)/bin/pytest -q $(ES_TESTS)

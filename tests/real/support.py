@@ -298,8 +298,30 @@ def make_test(pytest_args: List[str]) -> int:
         return status
     finally:
         stop_began = time.monotonic()
-        _run([python, "-m", "tests.real.servers", "stop"], stdout=subprocess.DEVNULL)
+        reused = {
+            line.split("]", 1)[1].split(":", 1)[0].strip()
+            for line in start.stderr.splitlines()
+            if line.startswith("[real-servers]") and "already running, reused" in line
+        }
+        if not reused:
+            _run([python, "-m", "tests.real.servers", "stop"], stdout=subprocess.DEVNULL)
+        else:  # leave running what was running before (make real-servers, another session)
+            _stop_all_but(reused)
         print(f"[real tier] servers stopped in {time.monotonic() - stop_began:.1f}s", flush=True)
+
+
+def _stop_all_but(keep: Any) -> None:
+    import importlib
+
+    from tests.real import servers as orchestrator
+
+    for name, module_name, pid_file in orchestrator.SERVERS:
+        if name in keep or not (orchestrator.RUN / pid_file).exists():
+            continue
+        try:
+            importlib.import_module(module_name).stop(orchestrator.RUN)
+        except Exception as exc:  # best effort, as the orchestrator's stop
+            print(f"[real tier] {name}: stop failed: {exc}", file=sys.stderr)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
