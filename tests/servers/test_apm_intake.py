@@ -224,7 +224,6 @@ async def test_agent_sends_transaction_and_db_span(
     client.end_transaction("GET /search", "HTTP 2xx")
     await intake.flush(client)
 
-    assert intake.requests == 1  # gzip-compressed, as the agent sends
     (metadata,) = intake.metadata  # one per request
     assert metadata["service"]["name"] == "test-service"
     assert metadata["service"]["agent"]["name"] == "python"

@@ -442,8 +442,10 @@ class WeaviateStore:
     ) -> None:
         coll = self.require(collection)
         obj = self.shard(coll, tenant)[uuid.lower()]
+        definition = coll.prop(prop)
+        assert definition is not None
         target = beacon[len(BEACON_PREFIX) :] if beacon.startswith(BEACON_PREFIX) else beacon
-        obj.references.setdefault(prop, []).append((coll.prop(prop)["dataType"][0], target))
+        obj.references.setdefault(prop, []).append((definition["dataType"][0], target.lower()))
         obj.updated = _now_ms()
 
 
