@@ -63,3 +63,10 @@ stop-real-servers:
 
 clean:
 	rm -rf $(VENV) $(VENV_ES8) .pytest_cache .mypy_cache .ruff_cache site
+
+# Local servers to try the instrumentation on (docs/getting-started.md): the real ones when they can
+# be had (tests/real/servers.py), else the loopback stand-ins of tests/servers, in the foreground
+# until Ctrl-C. Prints `export NAME=URL` lines. `make servers ARGS=--standins` skips the real ones.
+.PHONY: servers
+servers: $(VENV)/.installed
+	$(VENV)/bin/python scripts/servers.py $(ARGS)

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import os
 import sys
+import warnings
 from typing import Any, Dict, Iterator, List, Optional, TextIO, Tuple
 from urllib.parse import urlsplit
 
@@ -178,7 +179,22 @@ async def workload(tracer: Any, es_url: str, weaviate_endpoint: Tuple[str, int, 
         await weaviate_workload(*weaviate_endpoint)
 
 
+def quiet_authlib() -> None:
+    """Ignore ``AuthlibDeprecationWarning`` (authlib warns about itself when weaviate imports it).
+
+    ``authlib.deprecate`` sets that warning to "always" when it is imported, so it is imported
+    first; this must run before ``weaviate`` is imported. Only our entry points do this: the
+    library itself changes no warning filter.
+    """
+    try:
+        from authlib.deprecate import AuthlibDeprecationWarning
+    except ImportError:
+        return
+    warnings.filterwarnings("ignore", category=AuthlibDeprecationWarning)
+
+
 def main(out: TextIO = sys.stdout) -> int:
+    quiet_authlib()
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
@@ -201,7 +217,7 @@ def main(out: TextIO = sys.stdout) -> int:
         out.write(
             "To send this trace to a real backend: pip install opentelemetry-exporter-otlp, then\n"
             "  OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4317 make demo\n"
-            "Real servers instead of the stand-ins:\n"
+            "Real servers instead of the stand-ins (make servers starts local ones):\n"
             "  ELASTICSEARCH_URL=http://localhost:9200 WEAVIATE_URL=http://localhost:8080 \\\n"
             "  WEAVIATE_GRPC_PORT=50051 make demo\n"
         )

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 from examples import demo
 
@@ -27,3 +31,26 @@ def test_demo_prints_the_trace_of_both_clients_on_the_stand_ins(monkeypatch) -> 
     assert 'db.query.text = {"query":{"match":{"title":"?"}},"size":"?"}' in text
     assert "error.type = 404" in text
     assert "OTEL_EXPORTER_OTLP_ENDPOINT" in text
+
+
+def test_make_demo_prints_no_authlib_deprecation_warning() -> None:
+    """weaviate-client's authlib warns about itself on import; the demo filters that warning."""
+    root = Path(__file__).resolve().parents[1]
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("ELASTICSEARCH_", "WEAVIATE_", "OTEL_", "PYTHONWARNINGS"))
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "examples.demo"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "hybrid DemoMovie  [CLIENT" in done.stdout
+    assert "AuthlibDeprecationWarning" not in done.stdout + done.stderr
+    assert "Warning" not in done.stderr, done.stderr
