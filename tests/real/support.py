@@ -259,7 +259,6 @@ def make_test(pytest_args: List[str]) -> int:
         stderr=subprocess.PIPE,
     )
     start_seconds = time.monotonic() - began
-    sys.stderr.write(start.stderr)
     info: Dict[str, Any] = {}
     try:
         info = json.loads(start.stdout.strip().splitlines()[-1]) if start.stdout.strip() else {}
@@ -271,6 +270,7 @@ def make_test(pytest_args: List[str]) -> int:
         if not info.get(key)
     ]
     status = 0
+    ran = False
     try:
         if missing or start.returncode != 0:
             why = (
@@ -284,8 +284,11 @@ def make_test(pytest_args: List[str]) -> int:
                     flush=True,
                 )
                 return 1
+            why = why.replace("[real-servers] ", "")
             print(f"Real tier SKIPPED ({why}); to run it: {HOW_TO_RUN}.", flush=True)
             return 0
+        sys.stderr.write(start.stderr)
+        ran = True
         tests_began = time.monotonic()
         env = dict(os.environ, REAL_SERVERS_START="0")
         status = _run([python, "-m", "pytest", "tests/real", *pytest_args], env=env).returncode
@@ -307,7 +310,10 @@ def make_test(pytest_args: List[str]) -> int:
             _run([python, "-m", "tests.real.servers", "stop"], stdout=subprocess.DEVNULL)
         else:  # leave running what was running before (make real-servers, another session)
             _stop_all_but(reused)
-        print(f"[real tier] servers stopped in {time.monotonic() - stop_began:.1f}s", flush=True)
+        if ran:
+            print(
+                f"[real tier] servers stopped in {time.monotonic() - stop_began:.1f}s", flush=True
+            )
 
 
 def _stop_all_but(keep: Any) -> None:
