@@ -23,6 +23,7 @@ import atexit
 import json
 import os
 import pathlib
+import shutil
 import socket
 import subprocess
 import sys
@@ -213,6 +214,8 @@ def stop_started(servers: RealServers) -> None:
             module.stop(run)
         except Exception as exc:  # pragma: no cover - best effort at exit
             print(f"[real tier] stop failed: {exc}", file=sys.stderr)
+        if not servers.started and run.name.startswith("pytest-"):
+            shutil.rmtree(run, ignore_errors=True)  # the session's own state, logs and data
     for name in ("elasticsearch", "weaviate"):
         server = getattr(servers, name)
         if server is not None and server.source == "started":
