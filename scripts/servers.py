@@ -112,6 +112,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     )
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    # Ctrl-C stops it even when started in the background (where a shell makes SIGINT ignored).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     with contextlib.ExitStack() as stack:
         try:
             urls = {} if args.standins else real_servers()

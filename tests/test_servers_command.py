@@ -1,7 +1,9 @@
-"""``make servers ARGS=--standins``: prints URLs that the real clients can use, until stopped."""
+"""``make servers``: prints URLs that the real clients can use, until Ctrl-C."""
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import queue
 import re
 import signal
@@ -10,7 +12,8 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Dict, Iterator
+from types import ModuleType, SimpleNamespace
+from typing import Any, Dict, Iterator
 
 import pytest
 
@@ -46,7 +49,7 @@ def servers() -> Iterator[Dict[str, str]]:
         assert process.poll() is None, "the stand-ins stopped before being told to"
     finally:
         if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
+            process.send_signal(signal.SIGINT)  # Ctrl-C
         try:
             process.wait(20)
         except subprocess.TimeoutExpired:
@@ -89,3 +92,33 @@ async def test_the_printed_urls_serve_the_real_clients(servers: Dict[str, str]) 
     ) as client:
         assert await client.is_ready()
         assert not await client.collections.exists("Nothing")
+
+
+def _load_script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("servers_script", ROOT / "scripts" / "servers.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_real_servers_line_is_read_and_what_is_missing_is_left_to_the_imitations(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What ``python -m tests.real.servers start`` prints when only Elasticsearch could start."""
+    script = _load_script()
+    line = {"elasticsearch": "http://127.0.0.1:9201", "elasticsearch_version": "9.5.3"}
+
+    def fake_run(command: Any, **kwargs: Any) -> Any:
+        assert command[1:] == ["-m", "tests.real.servers", "start"]
+        return SimpleNamespace(returncode=0, stdout="progress\n" + json.dumps(line) + "\n")
+
+    monkeypatch.setattr(script.subprocess, "run", fake_run)
+    assert script.real_servers() == {"ELASTICSEARCH_URL": "http://127.0.0.1:9201"}
+
+    line.update(weaviate_http="http://127.0.0.1:8081/", weaviate_grpc_port=50052)
+    assert script.real_servers() == {
+        "ELASTICSEARCH_URL": "http://127.0.0.1:9201",
+        "WEAVIATE_URL": "http://127.0.0.1:8081",
+        "WEAVIATE_GRPC_PORT": "50052",
+    }
