@@ -142,10 +142,11 @@ def _nothing_records() -> bool:
 
 def _check_something_records(level: int) -> None:
     """Say so when nothing can record: once at ``instrument()`` (INFO: an SDK may still be set up
-    after it), and at exit (WARNING) if still nothing was. Costs nothing per call."""
+    after it), and at exit (WARNING) if still nothing is. Costs nothing per call."""
     global _exit_check_registered
-    if _nothing_records():
-        _logger.log(level, _NOTHING_RECORDS, ", ".join(sorted(_active)))
+    if not _nothing_records():
+        return  # something records (an agent closed at shutdown still recorded): nothing to say
+    _logger.log(level, _NOTHING_RECORDS, ", ".join(sorted(_active)))
     if not _exit_check_registered:
         _exit_check_registered = True
         atexit.register(_check_at_exit)

@@ -105,7 +105,16 @@ State = Tuple[List[Any], List[Any], bool]
 class Dispatcher:
     """Fans one operation out to every active backend; a failing backend never stops the others."""
 
-    __slots__ = ("backends", "capture_query", "propagate", "query_max_length", "wants")
+    __slots__ = (
+        "_only",
+        "backends",
+        "begin",
+        "capture_query",
+        "end",
+        "propagate",
+        "query_max_length",
+        "wants",
+    )
 
     def __init__(
         self,
@@ -125,6 +134,15 @@ class Dispatcher:
         self.wants: Callable[[], bool] = (
             self.backends[0].wants if len(self.backends) == 1 else self._any_wants
         )
+        #: ``begin`` / ``end`` of a traced call: with one backend, straight calls into it (no
+        #: lists of handles and tokens, no loops); the state each returns is its own.
+        self._only: Optional[Backend] = self.backends[0] if len(self.backends) == 1 else None
+        self.begin: Callable[[Record, Reader], Any] = (
+            self._begin_one if self._only is not None else self._begin_all
+        )
+        self.end: Callable[[Any, Record, Reader, Any, Optional[BaseException]], None] = (
+            self._end_one if self._only is not None else self._end_all
+        )
 
     def _any_wants(self) -> bool:
         for backend in self.backends:
@@ -135,7 +153,59 @@ class Dispatcher:
                 report(exc, f"{backend.name} backend")
         return False
 
-    def begin(self, record: Record, reader: Reader) -> Optional[State]:
+    def _begin_one(self, record: Record, reader: Reader) -> Optional[Tuple[Any, Any, bool]]:
+        """``_begin_all`` for one backend: its handle, token and detail level, or ``None``."""
+        backend: Any = self._only
+        try:
+            handle = backend.start(record)
+        except Exception as exc:
+            report(exc, f"{backend.name} backend")
+            return None
+        if handle is None:
+            return None
+        detailed = handle.detailed
+        if detailed:
+            try:
+                reader.details(record, self.capture_query, self.query_max_length)
+            except Exception as exc:
+                report(exc)
+        token = None
+        try:
+            token = backend.enter(handle, record)
+            if record.carrier is not None:
+                backend.inject(handle, record.carrier)
+        except Exception as exc:
+            report(exc, f"{backend.name} backend")
+        return handle, token, detailed
+
+    def _end_one(
+        self,
+        state: Tuple[Any, Any, bool],
+        record: Record,
+        reader: Reader,
+        response: Any,
+        exc: Optional[BaseException],
+    ) -> None:
+        """``_end_all`` for one backend."""
+        backend: Any = self._only
+        handle, token, detailed = state
+        try:
+            backend.exit(handle, token)
+        except Exception as error:
+            report(error, f"{backend.name} backend")
+        try:
+            if exc is None:
+                reader.response(record, response, detailed)
+            else:
+                reader.error(record, exc, detailed)
+        except Exception as error:  # a reader that failed must not leave the record open
+            report(error)
+        try:
+            backend.finish(handle, record, response, exc)
+        except Exception as error:
+            report(error, f"{backend.name} backend")
+
+    def _begin_all(self, record: Record, reader: Reader) -> Optional[State]:
         """``start`` then ``enter``: handles, tokens and the detail level, or ``None``."""
         started = self.start(record, reader)
         if started is None:
@@ -212,7 +282,7 @@ class Dispatcher:
                 except Exception as error:
                     report(error, f"{self.backends[index].name} backend")
 
-    def end(
+    def _end_all(
         self,
         state: State,
         record: Record,

@@ -33,6 +33,7 @@ class Record:
         "namespace",
         "parameters",
         "query_text",
+        "raised",
         "reason",
         "returned_rows",
         "rows_affected",
@@ -80,6 +81,9 @@ class Record:
         self.error_type: Optional[str] = None
         #: The server's reason for the failure, as it said it (backends scrub it per capture mode).
         self.reason: Optional[str] = None
+        #: The exception the library raises from this answer only after the call has returned
+        #: (Weaviate REST calls whose caller judges the status): recorded as if raised inside.
+        self.raised: Optional[BaseException] = None
         #: Failed items of a partially failed batch, and the attribute that carries the count.
         self.failed_count: Optional[int] = None
         self.failed_count_key: Optional[str] = None

@@ -249,7 +249,7 @@ class OpenTelemetryBackend:
         settings = self.settings
         if op.error_type is not None:
             # The outcome first: a bad value below (from a hook) must not turn an error into a success.
-            self._record_failure(span, op, exc)
+            self._record_failure(span, op, exc if exc is not None else op.raised)
         attributes: Attributes = {}
         text = op.query_text
         if text and settings.capture_query != "omit":

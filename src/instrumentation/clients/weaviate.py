@@ -189,6 +189,11 @@ def read_unchecked_rest_response(op: Record, response: Any, detailed: bool) -> N
                 reason = _rest_message(response.json())
             except Exception:  # not JSON: the status alone says it
                 reason = None
+            # The exception the caller raises from this answer once the span has ended, for the
+            # span's exception event.
+            from weaviate.exceptions import UnexpectedStatusCodeError
+
+            op.raised = UnexpectedStatusCodeError(op.name, response)
         op.fail(str(status), reason)
 
 
