@@ -1,34 +1,23 @@
-"""Shared test helpers and fixtures; the server and provider fixtures are in ``tests.servers.fixtures``."""
+"""The suite's fixtures and hooks; the servers and SDK providers are in ``tests.servers.fixtures``.
+
+Helpers the tests share are in ``tests.support``; nothing is imported from here.
+
+* ``es``: an ``AsyncElasticsearch`` on the stand-in, with an empty ``movies`` index.
+* ``weaviate_client``: a ``WeaviateAsyncClient`` connected to the stand-in.
+* ``node_class``: both elastic-transport node classes (a test that takes it runs once for each).
+* ``make_agent`` / ``agent``: real Elastic APM agent clients sending to the loopback intake;
+  ``apm``: one of them as an ``ApmRecorder``.
+* ``audit``: a ``SpanAudit`` of the test's tracer provider.
+"""
 
 from __future__ import annotations
 
 import sys
-from typing import Any, Dict, Iterator, List
+from typing import Any, AsyncIterator, Callable, Iterator, List
 
 import pytest
 
 pytest_plugins = ["tests.servers.fixtures"]
-
-
-def finished(exporter: Any) -> List[Any]:
-    return list(exporter.get_finished_spans())
-
-
-def by_name(exporter: Any) -> Dict[str, Any]:
-    return {span.name: span for span in exporter.get_finished_spans()}
-
-
-def duration_points(reader: Any) -> List[Any]:
-    data = reader.get_metrics_data()
-    points: List[Any] = []
-    if data is None:
-        return points
-    for resource in data.resource_metrics:
-        for scope in resource.scope_metrics:
-            for metric in scope.metrics:
-                if metric.name == "db.client.operation.duration":
-                    points.extend(metric.data.data_points)
-    return points
 
 
 @pytest.fixture(autouse=True)
@@ -60,29 +49,85 @@ def _no_agent_instrumentation_left_behind() -> Iterator[None]:
         close_apm_client(client)
 
 
+# -- the clients ----------------------------------------------------------------------------------
 @pytest.fixture(params=["aiohttp", "httpxasync"])
 def node_class(request: Any) -> str:
+    """Each elastic-transport node class in turn: ``es`` follows it when a test takes both."""
     return str(request.param)
+
+
+@pytest.fixture
+async def es(elasticsearch_server: Any, request: pytest.FixtureRequest) -> AsyncIterator[Any]:
+    """An ``AsyncElasticsearch`` on the stand-in with an empty ``movies`` index, made before
+    ``instrument()`` (so no span). On the client's default node class, or on each node class in
+    turn when the test takes ``node_class`` too."""
+    from elasticsearch import AsyncElasticsearch
+
+    options = {}
+    if "node_class" in request.fixturenames:
+        options["node_class"] = request.getfixturevalue("node_class")
+    client = AsyncElasticsearch(elasticsearch_server.url, **options)
+    await client.indices.create(index="movies")  # before instrument(): no span
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+async def weaviate_client(weaviate_server: Any) -> AsyncIterator[Any]:
+    """A ``WeaviateAsyncClient`` connected to the stand-in (before ``instrument()``: no span)."""
+    from tests.servers.weaviate_rest import connect_async_client
+
+    client = await connect_async_client(weaviate_server)
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+# -- Elastic APM ----------------------------------------------------------------------------------
+@pytest.fixture
+def make_agent(apm_intake: Any) -> Iterator[Callable[..., Any]]:
+    """``make_agent(**config)``: an agent client sending to the intake; closed after the test,
+    after ``uninstrument()``.
+
+    Span compression is off unless asked for (tests count spans); ``server_version`` is given so the
+    agent does not ask ``GET /`` in the background (8.x: unsampled transactions are not sent).
+    """
+    import instrumentation
+    from tests.servers.apm_intake import close_apm_client, make_apm_client
+
+    clients: List[Any] = []
+
+    def make(**config: Any) -> Any:
+        config.setdefault("span_compression_enabled", False)
+        config.setdefault("server_version", (8, 15, 0))
+        client = make_apm_client(apm_intake.url, **config)
+        clients.append(client)
+        return client
+
+    yield make
+    instrumentation.uninstrument()
+    for client in clients:
+        close_apm_client(client)
+
+
+@pytest.fixture
+def agent(make_agent: Callable[..., Any]) -> Any:
+    """An agent client sending to the intake (see ``make_agent``)."""
+    return make_agent()
+
+
+@pytest.fixture
+def apm(agent: Any, apm_intake: Any) -> Any:
+    """An ``ApmRecorder``: a real agent client (no compression) sending to the intake."""
+    from tests.support.apm import ApmRecorder
+
+    return ApmRecorder(agent, apm_intake)
 
 
 @pytest.fixture
 def audit(tracer_provider: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     """A ``SpanAudit`` on the test's provider: every span started, every ``end()`` call."""
-    from tests.test_reliability_outcomes import SpanAudit
+    from tests.support.audit import SpanAudit
 
     return SpanAudit(tracer_provider, monkeypatch)
-
-
-@pytest.fixture
-def apm(apm_intake: Any) -> Iterator[Any]:
-    """An ``ApmRecorder``: a real agent client (no compression) sending to the intake."""
-    from tests.servers.apm_intake import close_apm_client, make_apm_client
-    from tests.test_reliability_outcomes import ApmRecorder
-
-    client = make_apm_client(
-        apm_intake.url, span_compression_enabled=False, server_version=(8, 15, 0)
-    )
-    try:
-        yield ApmRecorder(client, apm_intake)
-    finally:
-        close_apm_client(client)

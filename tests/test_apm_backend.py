@@ -9,25 +9,29 @@ from __future__ import annotations
 import asyncio
 import sys
 from contextlib import contextmanager
-from typing import Any, AsyncIterator, Callable, Dict, Iterator, List
+from typing import Any, Callable, Dict, Iterator, List
 
 import elasticapm
+import grpc
 import pytest
+import weaviate.classes as wvc
 from elasticapm.traces import execution_context
 from elasticsearch import ApiError, AsyncElasticsearch, NotFoundError
 from elasticsearch import helpers as es_helpers
+from weaviate.collections.classes.config import ConsistencyLevel
+from weaviate.exceptions import WeaviateQueryError
 
 import instrumentation
 from instrumentation._config import build_settings
 from instrumentation._record import Record
 from instrumentation.backends.apm import ElasticApmBackend
 from instrumentation.clients import _es_family as es_family
-from tests.conftest import finished
-from tests.servers.apm_intake import close_apm_client, make_apm_client
+from tests.servers.apm_intake import close_apm_client
 from tests.servers.elasticsearch import ElasticsearchStandIn
 from tests.servers.threaded import InThread
+from tests.support.telemetry import finished
 
-ClientFactory = Callable[..., elasticapm.Client]
+AgentFactory = Callable[..., elasticapm.Client]
 Json = Dict[str, Any]
 
 
@@ -43,35 +47,6 @@ def _clean_agent_state() -> Iterator[None]:
     leaked = elasticapm.get_client()
     if leaked is not None:
         close_apm_client(leaked)
-
-
-@pytest.fixture
-def make_client(apm_intake: Any) -> Iterator[ClientFactory]:
-    """``make_client(**config)``: an agent client sending to the intake; closed after the test.
-
-    Span compression is off unless asked for (tests count spans); ``server_version`` is given so the
-    agent does not ask ``GET /`` in the background (8.x: unsampled transactions are not sent).
-    """
-    clients: List[elasticapm.Client] = []
-
-    def make(**config: Any) -> elasticapm.Client:
-        config.setdefault("span_compression_enabled", False)
-        config.setdefault("server_version", (8, 15, 0))
-        client = make_apm_client(apm_intake.url, **config)
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        close_apm_client(client)
-
-
-@pytest.fixture
-async def es(elasticsearch_server: Any) -> AsyncIterator[AsyncElasticsearch]:
-    client = AsyncElasticsearch(elasticsearch_server.url)
-    await client.indices.create(index="movies")  # before instrument(): no span
-    yield client
-    await client.close()
 
 
 @contextmanager
@@ -105,9 +80,9 @@ def _docs(n: int, fail: int = 0) -> List[Json]:
 
 
 async def test_search_in_a_transaction_is_one_leaf_db_span_with_every_field(
-    make_client: ClientFactory, apm_intake: Any, elasticsearch_server: Any, node_class: str
+    make_agent: AgentFactory, apm_intake: Any, elasticsearch_server: Any, node_class: str
 ) -> None:
-    client = make_client()
+    client = make_agent()
     async with AsyncElasticsearch(elasticsearch_server.url, node_class=node_class) as es:
         await es.indices.create(index="movies")
         instrument()
@@ -144,9 +119,9 @@ async def test_search_in_a_transaction_is_one_leaf_db_span_with_every_field(
 
 
 async def test_cluster_name_gives_instance_resource_and_target_name(
-    make_client: ClientFactory, apm_intake: Any
+    make_agent: AgentFactory, apm_intake: Any
 ) -> None:
-    client = make_client()
+    client = make_agent()
     instrument()
     with InThread(ElasticsearchStandIn(cloud_headers=True)) as server:
         async with AsyncElasticsearch(server.url) as es:
@@ -165,10 +140,10 @@ async def test_cluster_name_gives_instance_resource_and_target_name(
 
 
 async def test_update_by_query_records_rows_affected(
-    make_client: ClientFactory, apm_intake: Any, es: AsyncElasticsearch
+    make_agent: AgentFactory, apm_intake: Any, es: AsyncElasticsearch
 ) -> None:
     await es_helpers.async_bulk(es, _docs(3), refresh=True)
-    client = make_client()
+    client = make_agent()
     instrument()
     with transaction(client):
         await es.update_by_query(index="movies", script={"source": "ctx._source.n = 1"})
@@ -183,9 +158,9 @@ async def test_update_by_query_records_rows_affected(
 
 @pytest.mark.parametrize("status", [500, 404])
 async def test_http_errors_are_outcome_failure(
-    make_client: ClientFactory, apm_intake: Any, elasticsearch_server: Any, status: int
+    make_agent: AgentFactory, apm_intake: Any, elasticsearch_server: Any, status: int
 ) -> None:
-    client = make_client()
+    client = make_agent()
     instrument()
     elasticsearch_server.faults.add(path="_search", status=status, times=10)
     async with AsyncElasticsearch(elasticsearch_server.url, max_retries=0) as es:
@@ -199,9 +174,9 @@ async def test_http_errors_are_outcome_failure(
 
 
 async def test_bulk_with_failed_items_is_outcome_failure(
-    make_client: ClientFactory, apm_intake: Any, es: AsyncElasticsearch
+    make_agent: AgentFactory, apm_intake: Any, es: AsyncElasticsearch
 ) -> None:
-    client = make_client()
+    client = make_agent()
     instrument()
     operations: List[Json] = []
     for doc in _docs(3, fail=2):
@@ -230,13 +205,13 @@ async def test_bulk_with_failed_items_is_outcome_failure(
     ],
 )
 async def test_db_statement_follows_capture_query_and_is_sanitised_by_default(
-    make_client: ClientFactory,
+    make_agent: AgentFactory,
     apm_intake: Any,
     es: AsyncElasticsearch,
     capture_query: str,
     statement: Any,
 ) -> None:
-    client = make_client()
+    client = make_agent()
     instrument(capture_query=capture_query)
     with transaction(client):
         await es.search(index="movies", query={"term": {"owner": "alice@example.com"}})
@@ -249,13 +224,13 @@ async def test_db_statement_follows_capture_query_and_is_sanitised_by_default(
 
 
 async def test_both_backends_give_one_otel_span_and_one_apm_span_per_call(
-    make_client: ClientFactory,
+    make_agent: AgentFactory,
     apm_intake: Any,
     es: AsyncElasticsearch,
     instrumented: Any,
     span_exporter: Any,
 ) -> None:
-    client = make_client()
+    client = make_agent()
     instrumented(clients=["elasticsearch"], backends=["otel", "apm"])
     with transaction(client):
         await es.search(index="movies")
@@ -268,9 +243,9 @@ async def test_both_backends_give_one_otel_span_and_one_apm_span_per_call(
 
 
 async def test_agent_instrumentation_and_ours_is_still_one_span_per_call(
-    make_client: ClientFactory, apm_intake: Any, elasticsearch_server: Any, node_class: str
+    make_agent: AgentFactory, apm_intake: Any, elasticsearch_server: Any, node_class: str
 ) -> None:
-    client = make_client(
+    client = make_agent(
         instrument=True
     )  # elasticapm.instrument(): its own ES, aiohttp, httpx spans
     instrument()
@@ -302,10 +277,10 @@ def _must_not_run(*args: Any, **kwargs: Any) -> Any:
 
 
 async def test_no_transaction_records_nothing_and_reads_no_query(
-    make_client: ClientFactory, apm_intake: Any, es: AsyncElasticsearch, monkeypatch: Any
+    make_agent: AgentFactory, apm_intake: Any, es: AsyncElasticsearch, monkeypatch: Any
 ) -> None:
     monkeypatch.setattr(es_family, "capture", _must_not_run)
-    client = make_client()
+    client = make_agent()
     instrument()
     await es.search(index="movies", query={"match": {"title": "x"}})
     await apm_intake.flush(client)
@@ -314,18 +289,18 @@ async def test_no_transaction_records_nothing_and_reads_no_query(
 
 
 def test_no_transaction_start_returns_no_handle_and_reads_nothing(
-    make_client: ClientFactory,
+    make_agent: AgentFactory,
 ) -> None:
-    make_client()
+    make_agent()
     backend = ElasticApmBackend(build_settings(env={}))
     assert backend.start(Record("elasticsearch", "search", "movies")) is None
 
 
 async def test_unsampled_transaction_sends_nothing_and_reads_no_query(
-    make_client: ClientFactory, apm_intake: Any, es: AsyncElasticsearch, monkeypatch: Any
+    make_agent: AgentFactory, apm_intake: Any, es: AsyncElasticsearch, monkeypatch: Any
 ) -> None:
     monkeypatch.setattr(es_family, "capture", _must_not_run)
-    client = make_client(transaction_sample_rate=0)
+    client = make_agent(transaction_sample_rate=0)
     instrument()
     with transaction(client):
         await es.search(index="movies", query={"match": {"title": "x"}})
@@ -336,9 +311,9 @@ async def test_unsampled_transaction_sends_nothing_and_reads_no_query(
 
 @pytest.mark.parametrize("agent_instrumented", [False, True])
 async def test_transaction_max_spans_drops_the_rest_once_per_call(
-    make_client: ClientFactory, apm_intake: Any, es: AsyncElasticsearch, agent_instrumented: bool
+    make_agent: AgentFactory, apm_intake: Any, es: AsyncElasticsearch, agent_instrumented: bool
 ) -> None:
-    client = make_client(transaction_max_spans=2, instrument=agent_instrumented)
+    client = make_agent(transaction_max_spans=2, instrument=agent_instrumented)
     instrument()
     with transaction(client):
         for _ in range(5):
@@ -356,11 +331,11 @@ async def test_transaction_max_spans_drops_the_rest_once_per_call(
 
 
 async def test_consecutive_identical_fast_calls_compress_into_one_composite_span(
-    make_client: ClientFactory, apm_intake: Any, es: AsyncElasticsearch
+    make_agent: AgentFactory, apm_intake: Any, es: AsyncElasticsearch
 ) -> None:
     # Compression on (the agent's default); a generous duration limit, so that a slow moment of a
     # busy machine cannot make one of these calls "too long to compress".
-    client = make_client(
+    client = make_agent(
         span_compression_enabled=True, span_compression_exact_match_max_duration="10s"
     )
     instrument()
@@ -379,9 +354,9 @@ async def test_consecutive_identical_fast_calls_compress_into_one_composite_span
 
 
 async def test_concurrent_calls_in_one_transaction_are_sibling_spans(
-    make_client: ClientFactory, apm_intake: Any, es: AsyncElasticsearch
+    make_agent: AgentFactory, apm_intake: Any, es: AsyncElasticsearch
 ) -> None:
-    client = make_client()
+    client = make_agent()
     instrument()
     with transaction(client):
         await asyncio.gather(*(es.count(index="movies") for _ in range(10)))
@@ -395,9 +370,9 @@ async def test_concurrent_calls_in_one_transaction_are_sibling_spans(
 
 
 async def test_slow_call_stack_trace_starts_at_the_client_not_at_our_wrapper(
-    make_client: ClientFactory, apm_intake: Any, es: AsyncElasticsearch, elasticsearch_server: Any
+    make_agent: AgentFactory, apm_intake: Any, es: AsyncElasticsearch, elasticsearch_server: Any
 ) -> None:
-    client = make_client(span_stack_trace_min_duration="1ms")
+    client = make_agent(span_stack_trace_min_duration="1ms")
     instrument()
     elasticsearch_server.faults.add(path="_search", delay=0.01)
     with transaction(client):
@@ -411,9 +386,9 @@ async def test_slow_call_stack_trace_starts_at_the_client_not_at_our_wrapper(
 
 
 async def test_call_after_its_transaction_ended_is_outside_any_transaction(
-    make_client: ClientFactory, apm_intake: Any, es: AsyncElasticsearch
+    make_agent: AgentFactory, apm_intake: Any, es: AsyncElasticsearch
 ) -> None:
-    client = make_client()
+    client = make_agent()
     instrument()
     go = asyncio.Event()
 
@@ -435,9 +410,9 @@ async def test_call_after_its_transaction_ended_is_outside_any_transaction(
 
 
 async def test_async_bulk_span_is_not_a_leaf_and_its_bulk_calls_are_its_children(
-    make_client: ClientFactory, apm_intake: Any, es: AsyncElasticsearch
+    make_agent: AgentFactory, apm_intake: Any, es: AsyncElasticsearch
 ) -> None:
-    client = make_client(instrument=True)
+    client = make_agent(instrument=True)
     instrument()
     with transaction(client):
         await es_helpers.async_bulk(es, _docs(5), chunk_size=2, index="movies")
@@ -466,10 +441,10 @@ async def test_async_bulk_span_is_not_a_leaf_and_its_bulk_calls_are_its_children
 
 
 async def test_async_scan_span_is_current_only_inside_its_own_steps(
-    make_client: ClientFactory, apm_intake: Any, es: AsyncElasticsearch
+    make_agent: AgentFactory, apm_intake: Any, es: AsyncElasticsearch
 ) -> None:
     await es_helpers.async_bulk(es, _docs(5), refresh=True)
-    client = make_client()
+    client = make_agent()
     instrument()
     seen = []
     with transaction(client), elasticapm.capture_span("consumer") as consumer:
@@ -494,9 +469,9 @@ async def test_async_scan_span_is_current_only_inside_its_own_steps(
 
 
 async def test_apm_transactions_start_one_transaction_per_call_outside_any(
-    make_client: ClientFactory, apm_intake: Any, es: AsyncElasticsearch
+    make_agent: AgentFactory, apm_intake: Any, es: AsyncElasticsearch
 ) -> None:
-    client = make_client()
+    client = make_agent()
     instrument(apm_transactions=True)
     await es.count(index="movies")
     with pytest.raises(NotFoundError):
@@ -523,9 +498,9 @@ async def test_apm_transactions_start_one_transaction_per_call_outside_any(
 
 
 async def test_apm_transactions_helper_is_one_transaction_with_its_calls(
-    make_client: ClientFactory, apm_intake: Any, es: AsyncElasticsearch
+    make_agent: AgentFactory, apm_intake: Any, es: AsyncElasticsearch
 ) -> None:
-    client = make_client()
+    client = make_agent()
     instrument(apm_transactions=True)
     await es_helpers.async_bulk(es, _docs(4), chunk_size=2, index="movies")
     await apm_intake.flush(client)
@@ -537,9 +512,9 @@ async def test_apm_transactions_helper_is_one_transaction_with_its_calls(
 
 
 async def test_apm_transactions_leave_an_existing_transaction_alone(
-    make_client: ClientFactory, apm_intake: Any, es: AsyncElasticsearch
+    make_agent: AgentFactory, apm_intake: Any, es: AsyncElasticsearch
 ) -> None:
-    client = make_client()
+    client = make_agent()
     instrument(apm_transactions=True)
     with transaction(client):
         await es.count(index="movies")
@@ -551,10 +526,10 @@ async def test_apm_transactions_leave_an_existing_transaction_alone(
 
 
 async def test_apm_transactions_unsampled_send_nothing_and_leave_nothing_current(
-    make_client: ClientFactory, apm_intake: Any, es: AsyncElasticsearch, monkeypatch: Any
+    make_agent: AgentFactory, apm_intake: Any, es: AsyncElasticsearch, monkeypatch: Any
 ) -> None:
     monkeypatch.setattr(es_family, "capture", _must_not_run)
-    client = make_client(transaction_sample_rate=0)
+    client = make_agent(transaction_sample_rate=0)
     instrument(apm_transactions=True)
     await es.search(index="movies", query={"match": {"title": "x"}})
     assert execution_context.get_transaction() is None
@@ -564,28 +539,19 @@ async def test_apm_transactions_unsampled_send_nothing_and_leave_nothing_current
 
 
 async def test_weaviate_calls_carry_tenant_and_consistency_level_as_labels(
-    make_client: ClientFactory, apm_intake: Any, weaviate_server: Any
+    make_agent: AgentFactory, apm_intake: Any, weaviate_server: Any, weaviate_client: Any
 ) -> None:
-    import weaviate.classes as wvc
-    from weaviate.collections.classes.config import ConsistencyLevel
-
-    from tests.servers.weaviate_rest import connect_async_client
-
-    wv = await connect_async_client(weaviate_server)
-    try:
-        docs = await wv.collections.create(
-            "Docs",
-            multi_tenancy_config=wvc.config.Configure.multi_tenancy(enabled=True),
-            properties=[wvc.config.Property(name="body", data_type=wvc.config.DataType.TEXT)],
-        )
-        await docs.tenants.create(["alpha"])
-        client = make_client()
-        instrument(clients=["weaviate"])
-        alpha = docs.with_tenant("alpha").with_consistency_level(ConsistencyLevel.QUORUM)
-        with transaction(client):
-            await alpha.query.fetch_objects()
-    finally:
-        await wv.close()
+    docs = await weaviate_client.collections.create(
+        "Docs",
+        multi_tenancy_config=wvc.config.Configure.multi_tenancy(enabled=True),
+        properties=[wvc.config.Property(name="body", data_type=wvc.config.DataType.TEXT)],
+    )
+    await docs.tenants.create(["alpha"])
+    client = make_agent()
+    instrument(clients=["weaviate"])
+    alpha = docs.with_tenant("alpha").with_consistency_level(ConsistencyLevel.QUORUM)
+    with transaction(client):
+        await alpha.query.fetch_objects()
     await apm_intake.flush(client)
 
     span = only(apm_intake.spans)
@@ -612,9 +578,9 @@ async def test_weaviate_calls_carry_tenant_and_consistency_level_as_labels(
 
 
 def test_weaviate_operation_labels_and_exit_restores_the_previous_span(
-    make_client: ClientFactory, apm_intake: Any
+    make_agent: AgentFactory, apm_intake: Any
 ) -> None:
-    client = make_client()
+    client = make_agent()
     backend = ElasticApmBackend(build_settings(env={}))
     op = Record("weaviate", "near_vector", "Article")
     op.set_attribute("weaviate.tenant", "tenant-a")
@@ -643,9 +609,9 @@ def test_weaviate_operation_labels_and_exit_restores_the_previous_span(
 
 
 async def test_error_captured_from_the_exception_has_our_span_as_parent(
-    make_client: ClientFactory, apm_intake: Any, es: AsyncElasticsearch
+    make_agent: AgentFactory, apm_intake: Any, es: AsyncElasticsearch
 ) -> None:
-    client = make_client()
+    client = make_agent()
     instrument()
     with transaction(client):
         try:
@@ -663,7 +629,7 @@ async def test_error_captured_from_the_exception_has_our_span_as_parent(
 
 
 async def test_apm_backend_is_on_by_default_when_an_agent_client_exists(
-    make_client: ClientFactory,
+    make_agent: AgentFactory,
     apm_intake: Any,
     es: AsyncElasticsearch,
     tracer_provider: Any,
@@ -671,7 +637,7 @@ async def test_apm_backend_is_on_by_default_when_an_agent_client_exists(
     monkeypatch: Any,
 ) -> None:
     monkeypatch.delenv("OTEL_PYTHON_INSTRUMENTATION_SEARCH_BACKENDS", raising=False)
-    client = make_client()
+    client = make_agent()
     instrumentation.instrument(clients=["elasticsearch"], tracer_provider=tracer_provider)
     with transaction(client):
         await es.info()
@@ -690,7 +656,7 @@ def test_without_the_agent_the_apm_backend_is_unavailable(monkeypatch: Any) -> N
 
 
 async def test_agent_client_created_after_instrument_still_gets_our_spans(
-    make_client: ClientFactory,
+    make_agent: AgentFactory,
     apm_intake: Any,
     es: AsyncElasticsearch,
     tracer_provider: Any,
@@ -699,7 +665,7 @@ async def test_agent_client_created_after_instrument_still_gets_our_spans(
     # opentelemetry-instrument instruments first; the ElasticAPM middleware makes its client later.
     monkeypatch.delenv("OTEL_PYTHON_INSTRUMENTATION_SEARCH_BACKENDS", raising=False)
     instrumentation.instrument(clients=["elasticsearch"], tracer_provider=tracer_provider)
-    client = make_client()
+    client = make_agent()
     with transaction(client):
         await es.count(index="movies")
     await apm_intake.flush(client)
@@ -707,24 +673,15 @@ async def test_agent_client_created_after_instrument_still_gets_our_spans(
 
 
 async def test_weaviate_grpc_error_is_outcome_failure(
-    make_client: ClientFactory, apm_intake: Any, weaviate_server: Any
+    make_agent: AgentFactory, apm_intake: Any, weaviate_server: Any, weaviate_client: Any
 ) -> None:
-    import grpc
-    from weaviate.exceptions import WeaviateQueryError
-
-    from tests.servers.weaviate_rest import connect_async_client
-
-    wv = await connect_async_client(weaviate_server)
-    try:
-        movies = await wv.collections.create("Movie")
-        client = make_client()
-        instrument(clients=["weaviate"])
-        weaviate_server.faults.grpc("Search", grpc.StatusCode.NOT_FOUND)
-        with transaction(client):
-            with pytest.raises(WeaviateQueryError):
-                await movies.query.fetch_objects()
-    finally:
-        await wv.close()
+    movies = await weaviate_client.collections.create("Movie")
+    client = make_agent()
+    instrument(clients=["weaviate"])
+    weaviate_server.faults.grpc("Search", grpc.StatusCode.NOT_FOUND)
+    with transaction(client):
+        with pytest.raises(WeaviateQueryError):
+            await movies.query.fetch_objects()
     await apm_intake.flush(client)
 
     span = only(apm_intake.spans)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 from elasticsearch import AsyncElasticsearch, ConnectionError, NotFoundError
@@ -15,21 +15,17 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 import instrumentation
 from instrumentation.clients import _es_family as es_family
-from tests.conftest import duration_points, finished
 from tests.servers.elasticsearch import ElasticsearchStandIn
 from tests.servers.threaded import InThread
-
-
-@pytest.fixture
-async def es(elasticsearch_server: Any, node_class: str) -> AsyncIterator[AsyncElasticsearch]:
-    client = AsyncElasticsearch(elasticsearch_server.url, node_class=node_class)
-    await client.indices.create(index="movies")  # before instrument(): no span
-    yield client
-    await client.close()
+from tests.support.telemetry import duration_points, finished
 
 
 async def test_search_is_one_client_span_with_semconv_attributes(
-    instrumented: Any, es: AsyncElasticsearch, span_exporter: Any, elasticsearch_server: Any
+    instrumented: Any,
+    es: AsyncElasticsearch,
+    node_class: str,
+    span_exporter: Any,
+    elasticsearch_server: Any,
 ) -> None:
     instrumented()
     await es.search(index="movies", query={"match": {"title": "matrix"}})
@@ -53,7 +49,7 @@ async def test_search_is_one_client_span_with_semconv_attributes(
 
 
 async def test_namespaced_api_and_path_parameters(
-    instrumented: Any, es: AsyncElasticsearch, span_exporter: Any
+    instrumented: Any, es: AsyncElasticsearch, node_class: str, span_exporter: Any
 ) -> None:
     instrumented()
     await es.indices.create(index="films")
@@ -68,7 +64,11 @@ async def test_namespaced_api_and_path_parameters(
 
 
 async def test_elasticsearch_py_spans_silenced_while_active_and_back_after(
-    instrumented: Any, es: AsyncElasticsearch, span_exporter: Any, tracer_provider: Any
+    instrumented: Any,
+    es: AsyncElasticsearch,
+    node_class: str,
+    span_exporter: Any,
+    tracer_provider: Any,
 ) -> None:
     # The user configured elasticsearch-py's own spans on this provider.
     es._otel.tracer = tracer_provider.get_tracer("elasticsearch-api")
@@ -92,7 +92,7 @@ async def test_elasticsearch_py_spans_silenced_while_active_and_back_after(
 
 
 async def test_missing_document_is_error_and_exception_passes_through(
-    instrumented: Any, es: AsyncElasticsearch, span_exporter: Any
+    instrumented: Any, es: AsyncElasticsearch, node_class: str, span_exporter: Any
 ) -> None:
     with pytest.raises(NotFoundError) as plain:
         await es.get(index="movies", id="nope")
@@ -110,7 +110,7 @@ async def test_missing_document_is_error_and_exception_passes_through(
 
 
 async def test_exists_head_404_is_not_an_error(
-    instrumented: Any, es: AsyncElasticsearch, span_exporter: Any
+    instrumented: Any, es: AsyncElasticsearch, node_class: str, span_exporter: Any
 ) -> None:
     instrumented()
     assert not await es.indices.exists(index="nothing")
@@ -121,7 +121,7 @@ async def test_exists_head_404_is_not_an_error(
 
 
 async def test_bulk_records_batch_size(
-    instrumented: Any, es: AsyncElasticsearch, span_exporter: Any
+    instrumented: Any, es: AsyncElasticsearch, node_class: str, span_exporter: Any
 ) -> None:
     instrumented()
     operations = [
@@ -139,7 +139,7 @@ async def test_bulk_records_batch_size(
 
 
 async def test_bulk_with_failed_items_is_error(
-    instrumented: Any, es: AsyncElasticsearch, span_exporter: Any
+    instrumented: Any, es: AsyncElasticsearch, node_class: str, span_exporter: Any
 ) -> None:
     instrumented()
     operations = [
@@ -168,7 +168,12 @@ async def test_bulk_with_failed_items_is_error(
     ],
 )
 async def test_query_capture_modes(
-    instrumented: Any, es: AsyncElasticsearch, span_exporter: Any, mode: str, expected: Any
+    instrumented: Any,
+    es: AsyncElasticsearch,
+    node_class: str,
+    span_exporter: Any,
+    mode: str,
+    expected: Any,
 ) -> None:
     instrumented(capture_query=mode)
     await es.search(index="movies", query={"term": {"genre": "noir"}}, size=5)
@@ -253,7 +258,11 @@ async def test_timeout_is_error(
 
 
 async def test_cancelled_call_ends_its_span_and_cancellation_propagates(
-    instrumented: Any, elasticsearch_server: Any, es: AsyncElasticsearch, span_exporter: Any
+    instrumented: Any,
+    elasticsearch_server: Any,
+    es: AsyncElasticsearch,
+    node_class: str,
+    span_exporter: Any,
 ) -> None:
     instrumented()
     elasticsearch_server.faults.add(path="_search", delay=2.0)
@@ -265,7 +274,11 @@ async def test_cancelled_call_ends_its_span_and_cancellation_propagates(
 
 
 async def test_concurrent_calls_each_get_their_own_span_under_their_parent(
-    instrumented: Any, es: AsyncElasticsearch, span_exporter: Any, tracer_provider: Any
+    instrumented: Any,
+    es: AsyncElasticsearch,
+    node_class: str,
+    span_exporter: Any,
+    tracer_provider: Any,
 ) -> None:
     instrumented()
     tracer = tracer_provider.get_tracer("app")
@@ -285,7 +298,11 @@ async def test_concurrent_calls_each_get_their_own_span_under_their_parent(
 
 
 async def test_uninstrument_restores_functions_and_instrument_twice_is_one_span(
-    es: AsyncElasticsearch, span_exporter: Any, tracer_provider: Any, meter_provider: Any
+    es: AsyncElasticsearch,
+    node_class: str,
+    span_exporter: Any,
+    tracer_provider: Any,
+    meter_provider: Any,
 ) -> None:
     from elasticsearch._async.client import _base
     from elasticsearch._otel import OpenTelemetry
@@ -311,7 +328,7 @@ async def test_uninstrument_restores_functions_and_instrument_twice_is_one_span(
 
 
 async def test_client_created_before_instrument_is_traced(
-    es: AsyncElasticsearch, instrumented: Any, span_exporter: Any
+    es: AsyncElasticsearch, node_class: str, instrumented: Any, span_exporter: Any
 ) -> None:
     await es.info()  # es was created (and used) before instrument()
     instrumented()
@@ -320,7 +337,11 @@ async def test_client_created_before_instrument_is_traced(
 
 
 async def test_duration_metric_recorded_with_its_attributes(
-    instrumented: Any, es: AsyncElasticsearch, metric_reader: Any, elasticsearch_server: Any
+    instrumented: Any,
+    es: AsyncElasticsearch,
+    node_class: str,
+    metric_reader: Any,
+    elasticsearch_server: Any,
 ) -> None:
     instrumented()
     await es.count(index="movies")
@@ -341,7 +362,7 @@ async def test_duration_metric_recorded_with_its_attributes(
 
 
 async def test_hooks_are_called_and_a_raising_hook_never_breaks_the_call(
-    instrumented: Any, es: AsyncElasticsearch, span_exporter: Any, caplog: Any
+    instrumented: Any, es: AsyncElasticsearch, node_class: str, span_exporter: Any, caplog: Any
 ) -> None:
     seen = []
 
@@ -377,7 +398,7 @@ async def test_cloud_headers_give_namespace_and_node_name(
 
 
 async def test_database_dup_opt_in_emits_old_names_beside_stable_ones(
-    instrumented: Any, es: AsyncElasticsearch, span_exporter: Any, monkeypatch: Any
+    instrumented: Any, es: AsyncElasticsearch, node_class: str, span_exporter: Any, monkeypatch: Any
 ) -> None:
     monkeypatch.setenv("OTEL_SEMCONV_STABILITY_OPT_IN", "database/dup")
     instrumented()
@@ -390,7 +411,7 @@ async def test_database_dup_opt_in_emits_old_names_beside_stable_ones(
 
 
 async def test_stable_names_only_by_default(
-    instrumented: Any, es: AsyncElasticsearch, span_exporter: Any
+    instrumented: Any, es: AsyncElasticsearch, node_class: str, span_exporter: Any
 ) -> None:
     instrumented()
     await es.search(index="movies")
@@ -399,7 +420,11 @@ async def test_stable_names_only_by_default(
 
 
 async def test_unsampled_call_builds_no_query_text_but_records_the_metric(
-    es: AsyncElasticsearch, meter_provider: Any, metric_reader: Any, monkeypatch: Any
+    es: AsyncElasticsearch,
+    node_class: str,
+    meter_provider: Any,
+    metric_reader: Any,
+    monkeypatch: Any,
 ) -> None:
     def must_not_run(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("query captured for an unsampled span")

@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 from elasticsearch import AsyncElasticsearch
 from elasticsearch import helpers as es_helpers
 from opentelemetry.trace import SpanKind, StatusCode
 
-from tests.conftest import finished
-
-
-@pytest.fixture
-async def es(elasticsearch_server: Any, node_class: str) -> AsyncIterator[AsyncElasticsearch]:
-    client = AsyncElasticsearch(elasticsearch_server.url, node_class=node_class)
-    await client.indices.create(index="movies")  # before instrument(): no span
-    yield client
-    await client.close()
+from tests.support.telemetry import finished
 
 
 def _docs(n: int, fail: int = 0) -> list:
@@ -32,7 +24,7 @@ def _children(spans: list, parent: Any) -> list:
 
 
 async def test_async_bulk_is_one_parent_span_over_its_bulk_calls(
-    instrumented: Any, es: AsyncElasticsearch, span_exporter: Any
+    instrumented: Any, es: AsyncElasticsearch, node_class: str, span_exporter: Any
 ) -> None:
     instrumented()
     success, errors = await es_helpers.async_bulk(es, _docs(5), chunk_size=2, index="movies")
@@ -55,7 +47,7 @@ async def test_async_bulk_is_one_parent_span_over_its_bulk_calls(
 
 
 async def test_async_bulk_with_failures_counts_them_and_raises_as_before(
-    instrumented: Any, es: AsyncElasticsearch, span_exporter: Any
+    instrumented: Any, es: AsyncElasticsearch, node_class: str, span_exporter: Any
 ) -> None:
     instrumented()
     with pytest.raises(es_helpers.BulkIndexError) as raised:
@@ -68,7 +60,7 @@ async def test_async_bulk_with_failures_counts_them_and_raises_as_before(
 
 
 async def test_async_streaming_bulk_is_one_parent_span(
-    instrumented: Any, es: AsyncElasticsearch, span_exporter: Any
+    instrumented: Any, es: AsyncElasticsearch, node_class: str, span_exporter: Any
 ) -> None:
     instrumented()
     results = [
@@ -88,7 +80,7 @@ async def test_async_streaming_bulk_is_one_parent_span(
 
 
 async def test_async_scan_and_reindex_are_one_parent_span_each(
-    instrumented: Any, es: AsyncElasticsearch, span_exporter: Any
+    instrumented: Any, es: AsyncElasticsearch, node_class: str, span_exporter: Any
 ) -> None:
     await es_helpers.async_bulk(es, _docs(7), refresh=True)
     instrumented()
@@ -111,7 +103,7 @@ async def test_async_scan_and_reindex_are_one_parent_span_each(
 
 
 async def test_dsl_classes_are_traced_through_the_client(
-    instrumented: Any, es: AsyncElasticsearch, span_exporter: Any
+    instrumented: Any, es: AsyncElasticsearch, node_class: str, span_exporter: Any
 ) -> None:
     dsl = pytest.importorskip("elasticsearch.dsl")
 

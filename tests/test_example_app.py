@@ -23,7 +23,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 import instrumentation
-from tests.conftest import finished
+from tests.support.telemetry import finished
 
 APP = Path(__file__).parent.parent / "examples" / "fastapi-apm" / "app.py"
 

@@ -7,7 +7,7 @@ instrumentation); these tests pin down that skipping never loses a call that *sh
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Iterator
+from typing import Any, Iterator
 
 import pytest
 from elasticsearch import AsyncElasticsearch
@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.test.globals_test import reset_metrics_globals, reset_trace_globals
 
 import instrumentation
-from tests.conftest import duration_points
+from tests.support.telemetry import duration_points
 
 
 @pytest.fixture(autouse=True)
@@ -32,14 +32,6 @@ def fresh_globals() -> Iterator[None]:
     instrumentation.uninstrument()
     reset_trace_globals()
     reset_metrics_globals()
-
-
-@pytest.fixture
-async def es(elasticsearch_server: Any) -> AsyncIterator[AsyncElasticsearch]:
-    client = AsyncElasticsearch(elasticsearch_server.url)
-    await client.indices.create(index="movies")
-    yield client
-    await client.close()
 
 
 def set_global_tracing() -> InMemorySpanExporter:

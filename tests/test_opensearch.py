@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, AsyncIterator, Iterator
+from typing import Any, AsyncIterator
 
 import elasticapm
 import pytest
@@ -18,8 +18,7 @@ from opensearchpy import helpers as os_helpers
 from opentelemetry.trace import SpanKind, StatusCode
 
 import instrumentation
-from tests.conftest import duration_points, finished
-from tests.servers.apm_intake import close_apm_client, make_apm_client
+from tests.support.telemetry import duration_points, finished
 
 
 @pytest.fixture
@@ -203,16 +202,6 @@ async def test_duration_metric(
         "server.port": elasticsearch_server.port,
     }
     assert point.count == 1
-
-
-@pytest.fixture
-def agent(apm_intake: Any) -> Iterator[elasticapm.Client]:
-    apm = make_apm_client(apm_intake.url, span_compression_enabled=False, server_version=(8, 15, 0))
-    try:
-        yield apm
-    finally:
-        instrumentation.uninstrument()
-        close_apm_client(apm)
 
 
 async def test_apm_span_is_a_leaf_db_span_with_opensearch_destination(

@@ -3,7 +3,7 @@ them (HTTP headers, gRPC metadata); off, not one extra header is sent."""
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Dict, Iterator, List
+from typing import Any, Dict, List
 
 import elasticapm
 import pytest
@@ -15,9 +15,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
 import instrumentation
-from tests.conftest import finished
-from tests.servers.apm_intake import close_apm_client, make_apm_client
-from tests.servers.weaviate_rest import connect_async_client
+from tests.support.telemetry import finished
 
 TRACE_HEADERS = {"traceparent", "tracestate", "elastic-apm-traceparent"}
 
@@ -95,15 +93,6 @@ async def test_opensearch_requests_carry_the_call_span(
     assert request.headers["traceparent"] == _traceparent(span)
 
 
-@pytest.fixture
-async def weaviate_client(weaviate_server: Any) -> AsyncIterator[weaviate.WeaviateAsyncClient]:
-    client = await connect_async_client(weaviate_server)
-    try:
-        yield client
-    finally:
-        await client.close()
-
-
 @pytest.mark.parametrize("on", [True, False], ids=["on", "off"])
 async def test_weaviate_rest_headers_and_grpc_metadata_carry_the_call_span(
     instrumented: Any,
@@ -141,18 +130,6 @@ def test_propagation_patches_come_and_go_with_the_option() -> None:
     assert "grpc_headers" in ConnectionAsync.__dict__
     instrumentation.uninstrument()
     assert dict(ConnectionAsync.__dict__) == before
-
-
-@pytest.fixture
-def agent(apm_intake: Any) -> Iterator[elasticapm.Client]:
-    client = make_apm_client(
-        apm_intake.url, span_compression_enabled=False, server_version=(8, 15, 0)
-    )
-    try:
-        yield client
-    finally:
-        instrumentation.uninstrument()
-        close_apm_client(client)
 
 
 async def test_with_the_apm_backend_alone_the_apm_span_is_propagated(

@@ -17,7 +17,7 @@ can be cancelled or timed out while it is provably in flight).
 from __future__ import annotations
 
 import asyncio
-import functools
+import contextlib
 import socket
 import struct
 from dataclasses import dataclass, field
@@ -36,23 +36,12 @@ from typing import (
 import pytest
 from elasticsearch import AsyncElasticsearch, helpers
 
-import instrumentation
 from tests.servers.elasticsearch import ElasticsearchStandIn
-from tests.test_reliability_outcomes import (
-    ApmRecorder,
-    Arrivals,
-    Outcome,
-    SpanAudit,
-    Traced,
-    apm_outcomes,
-    assert_same_outcome,
-    cancel_when,
-    expected_apm_outcomes,
-    metric_points,
-    outcome_of,
-    status_of,
-    within,
-)
+from tests.support.apm import ApmRecorder, apm_outcomes, expected_apm_outcomes
+from tests.support.audit import SpanAudit
+from tests.support.differential import Differential, plain_traced_plain
+from tests.support.in_flight import Arrivals, cancel_when, within
+from tests.support.telemetry import duration_points, status_of
 
 DOCS = [{"title": "Alien"}, {"title": "Heat"}, {"title": "Up"}]
 
@@ -377,7 +366,7 @@ async def env(elasticsearch_server: Any) -> AsyncIterator[Env]:
     await environment.close()
 
 
-async def run_plain_traced_plain(
+async def run_case(
     case: Case,
     env: Env,
     instrumented: Any,
@@ -385,35 +374,26 @@ async def run_plain_traced_plain(
     audit: SpanAudit,
     node_class: str,
     apm: Optional[ApmRecorder] = None,
-) -> Tuple[List[Outcome], Traced]:
-    """The scenario three times: plain, instrumented (both backends when ``apm``), plain."""
-    outcomes: List[Outcome] = []
-    traced_run = Traced()
-    await env.open(case)
-    for traced in (False, True, False):
+) -> Differential:
+    """The scenario plain, instrumented (both backends when ``apm``), plain again."""
+
+    @contextlib.asynccontextmanager
+    async def open_client() -> AsyncIterator[AsyncElasticsearch]:
         await env.prepare(case)
-        if traced:
-            instrumented(backends=["otel", "apm"] if apm else ["otel"])
-        span_exporter.clear()
-        audit.reset()
         async with AsyncElasticsearch(env.hosts(case), node_class=node_class, **case.client) as es:
-            call = functools.partial(case.call, es, env)
-            if traced and apm is not None:
-                with apm.transaction():
-                    outcomes.append(await outcome_of(call))
-            else:
-                outcomes.append(await outcome_of(call))
+            yield es
         if case.attempts is not None:
             assert len(env.standin.requests) == case.attempts
-        if traced:
-            instrumentation.uninstrument()
-            traced_run.spans = list(span_exporter.get_finished_spans())
-            audit.assert_all_ended_once()
-            if apm is not None:
-                traced_run.apm_spans = await apm.spans()
-        else:
-            assert list(span_exporter.get_finished_spans()) == []
-    return outcomes, traced_run
+
+    await env.open(case)
+    return await plain_traced_plain(
+        open_client,
+        lambda es: case.call(es, env),
+        instrumented,
+        span_exporter,
+        apm=apm,
+        audit=audit,
+    )
 
 
 # -- the matrix -----------------------------------------------------------------------------------
@@ -428,19 +408,15 @@ async def test_fault_changes_nothing_the_application_sees(
     node_class: str,
     apm: ApmRecorder,
 ) -> None:
-    outcomes, run = await run_plain_traced_plain(
-        case, env, instrumented, span_exporter, audit, node_class, apm
-    )
+    run = await run_case(case, env, instrumented, span_exporter, audit, node_class, apm)
     spans = run.spans
-    plain, traced, plain_again = outcomes
-    assert_same_outcome(plain, traced)
-    assert_same_outcome(plain, plain_again)
-    assert traced.raised is (case.spans[-1][1] is not None)  # the outermost span decides
+    run.assert_same_outcome()
+    assert run.traced.raised is (case.spans[-1][1] is not None)  # the outermost span decides
 
     assert sorted((span.name, status_of(span)) for span in spans) == sorted(case.spans)
     # One duration point per database call; a helper's span is none (its calls inside are).
     calls = [(name, error) for name, error in case.spans if not name.startswith("helpers.")]
-    points = metric_points(metric_reader)
+    points = duration_points(metric_reader)
     assert sum(point.count for point in points) == len(calls)
     errors = sorted(
         (point.attributes["db.operation.name"], point.attributes.get("error.type"))
@@ -454,7 +430,7 @@ async def test_failover_span_names_the_node_that_answered(
     env: Env, instrumented: Any, span_exporter: Any, audit: SpanAudit
 ) -> None:
     [case] = [c for c in CASES if c.id == "node-failover-to-the-live-host"]
-    _, run = await run_plain_traced_plain(case, env, instrumented, span_exporter, audit, "aiohttp")
+    run = await run_case(case, env, instrumented, span_exporter, audit, "aiohttp")
     [span] = run.spans
     assert span.attributes["server.port"] == env.standin.port
     assert span.attributes["url.full"] == f"{env.standin.url}/"
@@ -465,7 +441,7 @@ async def test_retries_inside_one_call_are_one_span(
     env: Env, instrumented: Any, span_exporter: Any, audit: SpanAudit
 ) -> None:
     [case] = [c for c in CASES if c.id == "http-502-retried-then-exhausted"]
-    _, run = await run_plain_traced_plain(case, env, instrumented, span_exporter, audit, "aiohttp")
+    run = await run_case(case, env, instrumented, span_exporter, audit, "aiohttp")
     [span] = run.spans
     assert span.attributes["db.response.status_code"] == "502"
     assert len(env.standin.requests) == 3

@@ -3,126 +3,39 @@ calls are in flight.
 
 The calls are the real ``AsyncElasticsearch`` and ``WeaviateAsyncClient`` code paths (API methods,
 transport, retries wrapper, our wrappers, the OpenTelemetry SDK) with only the network replaced by
-an in-process answer: ``InProcessNode`` is an elastic-transport node class, ``InProcessStub`` stands
-in for the gRPC stub of a client connected to the real stand-in. That keeps 10,000 operations
-within a CI budget while every span, context switch and wrapper runs for real. Both hold each call
-at a ``Gate`` until *all* calls have arrived, so all of them are provably in flight at once (their
-contexts interleaved) before any returns.
+an in-process answer (``tests.support.in_process``). That keeps 10,000 operations within a CI
+budget while every span, context switch and wrapper runs for real. Each call is held at a ``Gate``
+until *all* calls have arrived, so all of them are provably in flight at once (their contexts
+interleaved) before any returns.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-from typing import Any, AsyncIterator, Dict, List, Optional, Tuple
+from typing import Any, AsyncIterator, Dict, List, Tuple
 
 import pytest
-from elastic_transport import ApiResponseMeta, BaseAsyncNode, HttpHeaders
-from elastic_transport._node import NodeApiResponse
 from elasticsearch import AsyncElasticsearch, helpers
-from weaviate.proto.v1 import search_get_pb2
 
 import instrumentation
-from tests.servers.weaviate_rest import WeaviateStandIn, connect_async_client
-from tests.test_reliability_outcomes import SpanAudit, metric_points, status_of
+from tests.support.audit import SpanAudit
+from tests.support.in_process import Gate, in_process_elasticsearch, use_gate
+from tests.support.telemetry import duration_points, status_of
 
 WORKERS = 10
 PER_WORKER = 1_000  # half Elasticsearch, half Weaviate: 10,000 operations in all
 
 
-class Gate:
-    """Holds every call until ``expected`` calls are waiting, then lets them all through."""
-
-    def __init__(self, expected: int) -> None:
-        self.expected = expected
-        self.waiting = 0
-        self.peak = 0
-        self.all_arrived = asyncio.Event()
-        self.open = asyncio.Event()
-
-    async def pass_through(self) -> None:
-        self.waiting += 1
-        self.peak = max(self.peak, self.waiting)
-        if self.waiting >= self.expected:
-            self.all_arrived.set()
-        await self.open.wait()
-        self.waiting -= 1
-
-    async def release_when_all_arrived(self) -> None:
-        await asyncio.wait_for(self.all_arrived.wait(), timeout=30)
-        self.open.set()
-
-
-class InProcessNode(BaseAsyncNode):  # type: ignore[misc]
-    """An elastic-transport node answering ``GET /<index>/_doc/<id>`` in process."""
-
-    gate: Optional[Gate] = None
-
-    async def perform_request(
-        self, method: str, target: str, body: Any = None, headers: Any = None, **_: Any
-    ) -> Any:
-        if self.gate is not None:
-            await self.gate.pass_through()
-        path = target.split("?", 1)[0].strip("/").split("/")
-        payload = {"_index": path[0], "_id": path[-1], "found": True, "_source": {}}
-        meta = ApiResponseMeta(
-            status=200,
-            http_version="1.1",
-            headers=HttpHeaders(
-                {"x-elastic-product": "Elasticsearch", "content-type": "application/json"}
-            ),
-            duration=0.0,
-            node=self.config,
-        )
-        return NodeApiResponse(meta, json.dumps(payload).encode())
-
-    async def close(self) -> None:
-        return None
-
-
-class InProcessStub:
-    """The Weaviate gRPC stub, with ``Search`` answered in process; the rest is the real one."""
-
-    def __init__(self, real: Any, gate: Optional[Gate]) -> None:
-        self._real = real
-        self.gate = gate
-
-    async def Search(self, request: Any, metadata: Any = None, timeout: Any = None) -> Any:
-        if self.gate is not None:
-            await self.gate.pass_through()
-        return search_get_pb2.SearchReply()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._real, name)
-
-
 @pytest.fixture
-async def weaviate_client(weaviate_server: WeaviateStandIn) -> AsyncIterator[Any]:
-    client = await connect_async_client(weaviate_server)
-    try:
-        yield client
-    finally:
-        await client.close()
-
-
-def use_gate(es: AsyncElasticsearch, wv: Any, gate: Optional[Gate]) -> None:
-    for node in es.transport.node_pool.all():
-        node.gate = gate
-    stub = wv._connection._grpc_stub
-    real = stub._real if isinstance(stub, InProcessStub) else stub
-    wv._connection._grpc_stub = InProcessStub(real, gate)
-
-
-@pytest.fixture
-async def es() -> AsyncIterator[AsyncElasticsearch]:
-    async with AsyncElasticsearch("http://in-process:9200", node_class=InProcessNode) as client:
+async def in_process_es() -> AsyncIterator[AsyncElasticsearch]:
+    async with in_process_elasticsearch() as client:
         yield client
 
 
 # -- 10,000 operations --------------------------------------------------------------------------
 async def test_ten_thousand_concurrent_operations_each_get_one_span_under_the_right_parent(
     instrumented: Any,
-    es: AsyncElasticsearch,
+    in_process_es: AsyncElasticsearch,
     weaviate_client: Any,
     tracer_provider: Any,
     span_exporter: Any,
@@ -131,7 +44,7 @@ async def test_ten_thousand_concurrent_operations_each_get_one_span_under_the_ri
 ) -> None:
     total = WORKERS * PER_WORKER
     gate = Gate(total)
-    use_gate(es, weaviate_client, gate)
+    use_gate(in_process_es, weaviate_client, gate)
     instrumented()
     tracer = tracer_provider.get_tracer("app")
 
@@ -139,7 +52,7 @@ async def test_ten_thousand_concurrent_operations_each_get_one_span_under_the_ri
         key = f"{worker}-{number}"
         with tracer.start_as_current_span("op", attributes={"op.key": key}):
             if number % 2:
-                return key, await es.get(index="load", id=key)
+                return key, await in_process_es.get(index="load", id=key)
             collection = weaviate_client.collections.use(f"Load_{worker}_{number}")
             return key, await collection.query.fetch_objects(limit=1)
 
@@ -180,7 +93,7 @@ async def test_ten_thousand_concurrent_operations_each_get_one_span_under_the_ri
         assert workers[parent.parent.span_id].attributes["worker"] == int(worker_number)
         assert span.context.trace_id == parent.context.trace_id
     assert set(children.values()) == {1}
-    assert sum(point.count for point in metric_points(metric_reader)) == total
+    assert sum(point.count for point in duration_points(metric_reader)) == total
 
 
 # -- instrument / uninstrument while calls are in flight ----------------------------------------
@@ -202,17 +115,17 @@ def expected_results(tag: str) -> List[Any]:
 
 async def test_uninstrument_while_calls_are_in_flight_ends_their_spans_and_breaks_nothing(
     instrumented: Any,
-    es: AsyncElasticsearch,
+    in_process_es: AsyncElasticsearch,
     weaviate_client: Any,
     span_exporter: Any,
     metric_reader: Any,
     audit: SpanAudit,
 ) -> None:
     gate = Gate(IN_FLIGHT)
-    use_gate(es, weaviate_client, gate)
+    use_gate(in_process_es, weaviate_client, gate)
     instrumented()
-    calls = asyncio.ensure_future(mixed_calls(es, weaviate_client, "a"))
-    await asyncio.wait_for(gate.all_arrived.wait(), 30)
+    calls = asyncio.ensure_future(mixed_calls(in_process_es, weaviate_client, "a"))
+    await gate.all_arrived.wait()
     instrumentation.uninstrument()
     gate.open.set()
     assert await calls == expected_results("a")
@@ -221,45 +134,45 @@ async def test_uninstrument_while_calls_are_in_flight_ends_their_spans_and_break
     spans = span_exporter.get_finished_spans()
     assert len(spans) == IN_FLIGHT
     assert all(status_of(span) is None for span in spans)
-    assert sum(point.count for point in metric_points(metric_reader)) == IN_FLIGHT
+    assert sum(point.count for point in duration_points(metric_reader)) == IN_FLIGHT
 
     span_exporter.clear()
-    use_gate(es, weaviate_client, None)
-    assert await mixed_calls(es, weaviate_client, "b") == expected_results("b")
+    use_gate(in_process_es, weaviate_client, None)
+    assert await mixed_calls(in_process_es, weaviate_client, "b") == expected_results("b")
     assert span_exporter.get_finished_spans() == ()  # uninstrumented now
 
 
 async def test_instrument_while_calls_are_in_flight_leaves_them_untraced_and_unbroken(
     instrumented: Any,
-    es: AsyncElasticsearch,
+    in_process_es: AsyncElasticsearch,
     weaviate_client: Any,
     span_exporter: Any,
     audit: SpanAudit,
 ) -> None:
     gate = Gate(IN_FLIGHT)
-    use_gate(es, weaviate_client, gate)
-    calls = asyncio.ensure_future(mixed_calls(es, weaviate_client, "a"))
-    await asyncio.wait_for(gate.all_arrived.wait(), 30)
+    use_gate(in_process_es, weaviate_client, gate)
+    calls = asyncio.ensure_future(mixed_calls(in_process_es, weaviate_client, "a"))
+    await gate.all_arrived.wait()
     instrumented()
     gate.open.set()
     assert await calls == expected_results("a")
     assert span_exporter.get_finished_spans() == ()  # they started before instrument()
 
-    use_gate(es, weaviate_client, None)
-    assert await mixed_calls(es, weaviate_client, "b") == expected_results("b")
+    use_gate(in_process_es, weaviate_client, None)
+    assert await mixed_calls(in_process_es, weaviate_client, "b") == expected_results("b")
     assert len(span_exporter.get_finished_spans()) == IN_FLIGHT
     audit.assert_all_ended_once()
 
 
 async def test_toggling_instrumentation_under_a_stream_of_calls(
     instrumented: Any,
-    es: AsyncElasticsearch,
+    in_process_es: AsyncElasticsearch,
     weaviate_client: Any,
     span_exporter: Any,
     audit: SpanAudit,
 ) -> None:
     """Calls never stop while instrumentation is switched on and off twenty times."""
-    use_gate(es, weaviate_client, None)
+    use_gate(in_process_es, weaviate_client, None)
     stop = asyncio.Event()
     done: List[Any] = []
 
@@ -267,7 +180,9 @@ async def test_toggling_instrumentation_under_a_stream_of_calls(
         while not stop.is_set():
             await asyncio.sleep(0)  # the in-process answers never suspend: let the loop turn
             if number % 2:
-                done.append((await es.get(index="load", id=str(number)))["_id"] == str(number))
+                done.append(
+                    (await in_process_es.get(index="load", id=str(number)))["_id"] == str(number)
+                )
             else:
                 done.append(
                     (await weaviate_client.collections.use("Movie").query.fetch_objects()).objects

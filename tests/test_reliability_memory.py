@@ -10,7 +10,7 @@ What runs, and why (a CI budget of seconds, not minutes):
   100-300 µs a call, which 100,000 times would not fit the budget.
 * **The real clients through our wrappers**, fewer calls: ``AsyncElasticsearch`` with an
   in-process node and ``WeaviateAsyncClient`` with an in-process gRPC stub (see
-  ``test_reliability_load``), instrumented with both backends.
+  ``tests.support.in_process``), instrumented with both backends.
 
 How growth is measured: after a warm-up (caches, the SDK's instruments, the agent's first
 transaction), ``sys.getallocatedblocks()`` over the whole run, which costs nothing per call and
@@ -29,7 +29,7 @@ from typing import Any, Awaitable, Callable, Iterator, List, Optional
 
 import elasticapm
 import pytest
-from elasticsearch import AsyncElasticsearch, NotFoundError
+from elasticsearch import NotFoundError
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
@@ -42,8 +42,7 @@ from instrumentation.backends.apm import ElasticApmBackend
 from instrumentation.backends.otel import OpenTelemetryBackend
 from instrumentation.clients import elasticsearch as es_client
 from tests.servers.apm_intake import close_apm_client
-from tests.servers.weaviate_rest import WeaviateStandIn, connect_async_client
-from tests.test_reliability_load import InProcessNode, use_gate
+from tests.support.in_process import in_process_elasticsearch, use_gate
 
 CORE_CALLS = 100_000
 CLIENT_CALLS = 2_000
@@ -159,7 +158,8 @@ def otel_backend() -> Iterator[Backend]:
 
 
 @pytest.fixture
-def agent() -> Iterator[Any]:
+def silent_agent() -> Iterator[Any]:
+    """A real agent client that sends nothing."""
     client = elasticapm.Client(
         service_name="memory",
         disable_send=True,
@@ -186,27 +186,22 @@ async def test_no_growth_over_100_000_operations_with_the_otel_backend(
     assert_no_growth(await growth(run, CORE_CALLS, TRACED_WINDOW, warm_up=2_000))
 
 
-async def test_no_growth_over_100_000_operations_with_the_apm_backend(agent: Any) -> None:
+async def test_no_growth_over_100_000_operations_with_the_apm_backend(silent_agent: Any) -> None:
     settings = build_settings(backends=["apm"], env={})
-    run = core_run(Dispatcher([ElasticApmBackend(settings)]), agent)
+    run = core_run(Dispatcher([ElasticApmBackend(settings)]), silent_agent)
     assert_no_growth(await growth(run, CORE_CALLS, TRACED_WINDOW, warm_up=2_000))
 
 
 # -- the real clients through our wrappers ------------------------------------------------------
 @pytest.fixture
-async def clients(weaviate_server: WeaviateStandIn) -> Any:
-    weaviate_client = await connect_async_client(weaviate_server)
-    es = AsyncElasticsearch("http://in-process:9200", node_class=InProcessNode)
-    use_gate(es, weaviate_client, None)
-    try:
+async def clients(weaviate_client: Any) -> Any:
+    async with in_process_elasticsearch() as es:
+        use_gate(es, weaviate_client, None)
         yield es, weaviate_client
-    finally:
-        await es.close()
-        await weaviate_client.close()
 
 
 async def test_no_growth_over_real_client_calls_with_both_backends(
-    clients: Any, instrumented: Any, agent: Any
+    clients: Any, instrumented: Any, silent_agent: Any
 ) -> None:
     """Measured against the same calls uninstrumented: the client libraries have bounded caches
     of their own, which are not ours to judge."""
@@ -219,11 +214,11 @@ async def test_no_growth_over_real_client_calls_with_both_backends(
         for number in range(calls // 2):
             if number % PER_TRANSACTION == 0:
                 if number:
-                    agent.end_transaction("GET /movies", "HTTP 2xx")
-                agent.begin_transaction("request")
+                    silent_agent.end_transaction("GET /movies", "HTTP 2xx")
+                silent_agent.begin_transaction("request")
             assert (await es.get(index="load", id=str(number % 50)))["found"]
             assert (await movies.query.fetch_objects(limit=1)).objects == []
-        agent.end_transaction("GET /movies", "HTTP 2xx")
+        silent_agent.end_transaction("GET /movies", "HTTP 2xx")
 
     plain = await growth(run, CLIENT_CALLS, CLIENT_CALLS // 2, warm_up=400)
     instrumented(tracer_provider=provider, backends=["otel", "apm"])

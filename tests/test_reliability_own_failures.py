@@ -8,7 +8,7 @@ the metric, the next calls.
 from __future__ import annotations
 
 import logging
-from typing import Any, AsyncIterator, List, Optional
+from typing import Any, List, Optional
 
 import pytest
 import weaviate.classes as wvc
@@ -27,38 +27,29 @@ from instrumentation._dispatch import Dispatcher
 from instrumentation._patching import Patch
 from instrumentation.clients import elasticsearch as es_client
 from instrumentation.clients import weaviate as weaviate_client
-from tests.servers.weaviate_rest import WeaviateStandIn, connect_async_client
-from tests.test_reliability_outcomes import (
-    Outcome,
-    SpanAudit,
-    assert_same_outcome,
-    metric_points,
-    outcome_of,
-    status_of,
-)
+from tests.support.audit import SpanAudit
+from tests.support.outcomes import Outcome, assert_same_outcome, outcome_of
+from tests.support.telemetry import duration_points, status_of
 
 CALLS = 3
 
 
 @pytest.fixture
-async def es(elasticsearch_server: Any) -> AsyncIterator[AsyncElasticsearch]:
-    async with AsyncElasticsearch(elasticsearch_server.url) as client:
-        await client.index(index="movies", id="1", document={"title": "Alien"})
-        yield client
+async def es(es: AsyncElasticsearch) -> AsyncElasticsearch:
+    """The suite's ``es``, with one movie."""
+    await es.index(index="movies", id="1", document={"title": "Alien"})
+    return es
 
 
 @pytest.fixture
-async def movies(weaviate_server: WeaviateStandIn) -> AsyncIterator[Any]:
-    client = await connect_async_client(weaviate_server)
-    async with client:
-        collection = await client.collections.create(
-            "Movie",
-            properties=[wvc.config.Property(name="title", data_type=wvc.config.DataType.TEXT)],
-        )
-        await collection.data.insert(
-            {"title": "Alien"}, uuid="00000000-0000-0000-0000-000000000001"
-        )
-        yield collection
+async def movies(weaviate_client: Any) -> Any:
+    """The ``Movie`` collection, with one movie."""
+    collection = await weaviate_client.collections.create(
+        "Movie",
+        properties=[wvc.config.Property(name="title", data_type=wvc.config.DataType.TEXT)],
+    )
+    await collection.data.insert({"title": "Alien"}, uuid="00000000-0000-0000-0000-000000000001")
+    return collection
 
 
 async def calls(es: AsyncElasticsearch, movies: Any) -> List[Outcome]:
@@ -176,7 +167,7 @@ async def test_a_raising_exporter_or_processor_changes_nothing(
     assert_spans(working)
     audit.assert_all_ended_once()
     # The metric is recorded whatever happened to the span.
-    assert sum(point.count for point in metric_points(metric_reader)) == 3 * CALLS
+    assert sum(point.count for point in duration_points(metric_reader)) == 3 * CALLS
     ours = warnings_of(caplog)
     if broken is RaisingExporter:
         assert ours == []  # the SDK reports its exporter's failure itself
@@ -283,7 +274,7 @@ async def test_a_hook_cannot_change_what_the_span_records(
         assert span.attributes["app.ok"] == "kept"
         assert "app.sneaked" not in span.attributes
         assert span.attributes["db.system.name"] in ("elasticsearch", "weaviate")
-    assert sum(point.count for point in metric_points(metric_reader)) == 3 * CALLS
+    assert sum(point.count for point in duration_points(metric_reader)) == 3 * CALLS
     assert sorted(warnings_of(caplog)) == [
         "request_hook failed; the traced call is unaffected (logged once per cause)",
         "response_hook failed; the traced call is unaffected (logged once per cause)",

@@ -26,7 +26,8 @@ import weaviate.classes as wvc
 from elasticsearch import AsyncElasticsearch
 
 from tests.servers.weaviate_rest import WeaviateStandIn, connect_async_client
-from tests.test_reliability_outcomes import ApmRecorder, outcome_of
+from tests.support.apm import ApmRecorder
+from tests.support.outcomes import outcome_of
 
 MODES = ["omit", "sanitize", "raw"]
 

@@ -1,6 +1,6 @@
 """Weaviate under faults: the application sees exactly what it would see uninstrumented.
 
-As for Elasticsearch (see ``test_reliability_elasticsearch``), every scenario runs plain,
+As for Elasticsearch (see ``test_elasticsearch_faults``), every scenario runs plain,
 instrumented, then plain again, each time with a freshly connected ``WeaviateAsyncClient`` and the
 same data (fixed UUIDs), and the three outcomes must be identical; the instrumented run must leave
 exactly the expected spans, each ended exactly once with the right status and ``error.type``.
@@ -14,7 +14,7 @@ client's gRPC retry backoff sleeps are skipped, not slept.
 from __future__ import annotations
 
 import asyncio
-import functools
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Awaitable, Callable, Dict, List, Optional, Tuple
 
@@ -24,23 +24,13 @@ import weaviate
 import weaviate.classes as wvc
 from weaviate.classes.init import AdditionalConfig, Timeout
 
-import instrumentation
 from tests.servers.weaviate_rest import WeaviateStandIn, connect_async_client
-from tests.test_reliability_outcomes import (
-    ApmRecorder,
-    Arrivals,
-    Outcome,
-    SpanAudit,
-    Traced,
-    apm_outcomes,
-    assert_same_outcome,
-    cancel_when,
-    expected_apm_outcomes,
-    metric_points,
-    outcome_of,
-    status_of,
-    within,
-)
+from tests.support.apm import ApmRecorder, apm_outcomes, expected_apm_outcomes
+from tests.support.audit import SpanAudit
+from tests.support.differential import Differential, plain_traced_plain
+from tests.support.in_flight import Arrivals, cancel_when, within
+from tests.support.telemetry import duration_points, status_of
+from tests.support.weaviate import FastAsyncio
 
 PROPS = [
     wvc.config.Property(name="title", data_type=wvc.config.DataType.TEXT),
@@ -62,20 +52,10 @@ NEW = [
 ]
 
 
-class _FastAsyncio:
-    """The client's gRPC retry backoff sleeps, skipped (not slept)."""
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(asyncio, name)
-
-    async def sleep(self, delay: float, result: Any = None) -> Any:
-        await asyncio.sleep(0)
-        return result
-
-
 @pytest.fixture(autouse=True)
 def _fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(weaviate.retry, "asyncio", _FastAsyncio())
+    """The client's gRPC retry backoff sleeps, skipped (not slept)."""
+    monkeypatch.setattr(weaviate.retry, "asyncio", FastAsyncio())
 
 
 # -- scenarios ------------------------------------------------------------------------------------
@@ -329,45 +309,37 @@ async def env(weaviate_server: WeaviateStandIn) -> AsyncIterator[Env]:
     await environment.close()
 
 
-async def run_plain_traced_plain(
+async def run_case(
     case: Case,
     env: Env,
     instrumented: Any,
     span_exporter: Any,
     audit: SpanAudit,
     apm: Optional[ApmRecorder] = None,
-) -> Tuple[List[Outcome], Traced]:
-    """The scenario three times: plain, instrumented (both backends when ``apm``), plain."""
-    outcomes: List[Outcome] = []
-    traced_run = Traced()
-    for traced in (False, True, False):
+) -> Differential:
+    """The scenario plain, instrumented (both backends when ``apm``), plain again."""
+
+    @contextlib.asynccontextmanager
+    async def open_client() -> AsyncIterator[Any]:
         server = await env.prepare(case)
         client = await connect_async_client(server, **case.client)
         try:
             await env.seed(client, case)
-            if traced:
-                instrumented(backends=["otel", "apm"] if apm else ["otel"])
-            span_exporter.clear()
-            audit.reset()
-            call = functools.partial(case.call, client, env)
-            if traced and apm is not None:
-                with apm.transaction():
-                    outcomes.append(await outcome_of(call, env.mask))
-            else:
-                outcomes.append(await outcome_of(call, env.mask))
+            yield client
             methods = [request.method for request in env.grpc_log]
             assert {m: methods.count(m) for m in case.grpc_calls} == case.grpc_calls
-            if traced:
-                instrumentation.uninstrument()
-                traced_run.spans = list(span_exporter.get_finished_spans())
-                audit.assert_all_ended_once()
-                if apm is not None:
-                    traced_run.apm_spans = await apm.spans()
-            else:
-                assert list(span_exporter.get_finished_spans()) == []
         finally:
             await client.close()
-    return outcomes, traced_run
+
+    return await plain_traced_plain(
+        open_client,
+        lambda client: case.call(client, env),
+        instrumented,
+        span_exporter,
+        apm=apm,
+        audit=audit,
+        mask=env.mask,
+    )
 
 
 # -- the matrix -----------------------------------------------------------------------------------
@@ -381,17 +353,15 @@ async def test_fault_changes_nothing_the_application_sees(
     audit: SpanAudit,
     apm: ApmRecorder,
 ) -> None:
-    outcomes, run = await run_plain_traced_plain(case, env, instrumented, span_exporter, audit, apm)
+    run = await run_case(case, env, instrumented, span_exporter, audit, apm)
     spans = run.spans
-    plain, traced, plain_again = outcomes
-    assert_same_outcome(plain, traced)
-    assert_same_outcome(plain, plain_again)
+    run.assert_same_outcome()
     raises = case.spans[-1][1] is not None if case.raises is None else case.raises
-    assert traced.raised is raises
+    assert run.traced.raised is raises
 
     seen = sorted(((span.name, status_of(span)) for span in spans), key=str)
     assert seen == sorted(case.spans, key=str)
-    points = metric_points(metric_reader)
+    points = duration_points(metric_reader)
     assert sum(point.count for point in points) == len(case.spans)
     errors = sorted(
         point.attributes.get("error.type") or "" for point in points for _ in range(point.count)
@@ -404,11 +374,9 @@ async def test_per_object_batch_errors_are_counted_on_the_span(
     env: Env, instrumented: Any, span_exporter: Any, audit: SpanAudit
 ) -> None:
     [case] = [c for c in CASES if c.id == "per-object-batch-errors"]
-    [_, traced, _], run = await run_plain_traced_plain(
-        case, env, instrumented, span_exporter, audit
-    )
+    run = await run_case(case, env, instrumented, span_exporter, audit)
     [span] = run.spans
-    assert set(traced.value.errors) == {0, 2}
+    assert set(run.traced.value.errors) == {0, 2}
     assert span.attributes["weaviate.batch.failed_objects"] == 2
     assert span.attributes["db.operation.batch.size"] == 3
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 import weaviate
@@ -18,9 +18,8 @@ from weaviate.collections.classes.config import ConsistencyLevel
 import instrumentation
 from instrumentation import _config
 from instrumentation._url import redact_url
-from tests.conftest import finished
-from tests.servers.weaviate_rest import connect_async_client
-from tests.test_opentelemetry_instrument import run_instrumented_with_stderr
+from tests.support.opentelemetry_instrument import run_instrumented_with_stderr
+from tests.support.telemetry import finished
 
 SCOPE = "async-search-instrumentation"
 
@@ -146,15 +145,6 @@ async def test_elasticsearch_url_full_over_ipv6_keeps_brackets_and_drops_query_a
     assert span.attributes["server.address"] == "::1"
     text = json.dumps(span.to_json())
     assert "secret-password" not in text and "secret-term" not in text
-
-
-@pytest.fixture
-async def weaviate_client(weaviate_server: Any) -> AsyncIterator[weaviate.WeaviateAsyncClient]:
-    client = await connect_async_client(weaviate_server)
-    try:
-        yield client
-    finally:
-        await client.close()
 
 
 async def test_weaviate_url_full_drops_the_query_string(

@@ -8,7 +8,7 @@ Elasticsearch and Weaviate servers send.
 from __future__ import annotations
 
 import json
-from typing import Any, AsyncIterator, List
+from typing import Any, List
 
 import grpc
 import pytest
@@ -19,8 +19,7 @@ from elasticsearch import helpers as es_helpers
 from opentelemetry.trace import SpanKind, StatusCode
 from weaviate.exceptions import UnexpectedStatusCodeError, WeaviateQueryError
 
-from tests.conftest import duration_points, finished
-from tests.servers.weaviate_rest import connect_async_client
+from tests.support.telemetry import duration_points, finished
 
 #: What Elasticsearch 8.x/9.x answers for a document whose field does not fit its mapping: the
 #: reason echoes the start of the offending value.
@@ -47,14 +46,6 @@ SCRUBBED_REASON = (
     "document_parsing_exception: [1:8] failed to parse field [year] of type [long] "
     "in document with id '?'"
 )
-
-
-@pytest.fixture
-async def es(elasticsearch_server: Any) -> AsyncIterator[AsyncElasticsearch]:
-    client = AsyncElasticsearch(elasticsearch_server.url)
-    await client.indices.create(index="movies")  # before instrument(): no span
-    yield client
-    await client.close()
 
 
 def _docs(n: int) -> List[Any]:
@@ -245,15 +236,6 @@ async def test_transport_error_reason_is_the_exception_message(
         .attributes["exception.type"]
         .endswith(type(raised.value).__qualname__)
     )
-
-
-@pytest.fixture
-async def weaviate_client(weaviate_server: Any) -> AsyncIterator[weaviate.WeaviateAsyncClient]:
-    client = await connect_async_client(weaviate_server)
-    try:
-        yield client
-    finally:
-        await client.close()
 
 
 async def test_weaviate_grpc_error_reason_is_the_status_details(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, AsyncIterator, List
+from typing import Any, List
 
 import grpc
 import pytest
@@ -22,8 +22,9 @@ from weaviate.exceptions import (
 )
 
 import instrumentation
-from tests.conftest import duration_points, finished
 from tests.servers.weaviate_rest import connect_async_client
+from tests.support.telemetry import duration_points, finished
+from tests.support.weaviate import FastAsyncio
 
 PROPS = [
     wvc.config.Property(name="title", data_type=wvc.config.DataType.TEXT),
@@ -31,35 +32,16 @@ PROPS = [
 ]
 
 
-class _FastAsyncio:
-    """The client's gRPC retry backoff and backup polling sleeps, skipped (not slept)."""
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(asyncio, name)
-
-    async def sleep(self, delay: float, result: Any = None) -> Any:
-        await asyncio.sleep(0)
-        return result
-
-
 @pytest.fixture
 def fast_client_sleeps(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(weaviate.retry, "asyncio", _FastAsyncio())
-    monkeypatch.setattr(backup_executor, "asyncio", _FastAsyncio())
+    """The client's gRPC retry backoff and backup polling sleeps, skipped (not slept)."""
+    monkeypatch.setattr(weaviate.retry, "asyncio", FastAsyncio())
+    monkeypatch.setattr(backup_executor, "asyncio", FastAsyncio())
 
 
 @pytest.fixture
-async def client(weaviate_server: Any) -> AsyncIterator[weaviate.WeaviateAsyncClient]:
-    c = await connect_async_client(weaviate_server)
-    try:
-        yield c
-    finally:
-        await c.close()
-
-
-@pytest.fixture
-async def movies(client: weaviate.WeaviateAsyncClient) -> Any:
-    collection = await client.collections.create("Movie", properties=PROPS)
+async def movies(weaviate_client: weaviate.WeaviateAsyncClient) -> Any:
+    collection = await weaviate_client.collections.create("Movie", properties=PROPS)
     await collection.data.insert_many(
         [
             wvc.data.DataObject(properties={"title": "Alien", "year": 1979}, vector=[1.0, 0.0]),
@@ -171,14 +153,14 @@ async def test_insert_many_batch_size_and_per_object_errors(
 
 
 async def test_collection_lifecycle_and_multi_request_calls_are_one_span(
-    client: weaviate.WeaviateAsyncClient, instrumented: Any, span_exporter: Any
+    weaviate_client: weaviate.WeaviateAsyncClient, instrumented: Any, span_exporter: Any
 ) -> None:
     instrumented()
     for name in ("A", "B", "C"):
-        await client.collections.create(name)
-    assert await client.collections.exists("A")
-    await client.collections.delete(["A", "B"])
-    await client.collections.delete_all()
+        await weaviate_client.collections.create(name)
+    assert await weaviate_client.collections.exists("A")
+    await weaviate_client.collections.delete(["A", "B"])
+    await weaviate_client.collections.delete_all()
     assert names(span_exporter) == [
         "create_collection A",
         "create_collection B",
@@ -190,9 +172,9 @@ async def test_collection_lifecycle_and_multi_request_calls_are_one_span(
 
 
 async def test_tenants_and_consistency_level_copies(
-    client: weaviate.WeaviateAsyncClient, instrumented: Any, span_exporter: Any
+    weaviate_client: weaviate.WeaviateAsyncClient, instrumented: Any, span_exporter: Any
 ) -> None:
-    docs = await client.collections.create(
+    docs = await weaviate_client.collections.create(
         "Docs",
         multi_tenancy_config=wvc.config.Configure.multi_tenancy(enabled=True),
         properties=[wvc.config.Property(name="body", data_type=wvc.config.DataType.TEXT)],
@@ -214,14 +196,14 @@ async def test_tenants_and_consistency_level_copies(
 
 async def test_backup_with_wait_for_completion_is_one_span(
     movies: Any,
-    client: weaviate.WeaviateAsyncClient,
+    weaviate_client: weaviate.WeaviateAsyncClient,
     instrumented: Any,
     span_exporter: Any,
     weaviate_server: Any,
     fast_client_sleeps: None,
 ) -> None:
     instrumented()
-    await client.backup.create(
+    await weaviate_client.backup.create(
         "nightly", BackupStorage.FILESYSTEM, include_collections=["Movie"], wait_for_completion=True
     )
     assert [p for p in weaviate_server.rest_paths() if "backups" in p].count(
@@ -232,10 +214,10 @@ async def test_backup_with_wait_for_completion_is_one_span(
 
 
 async def test_reference_add_is_one_span(
-    client: weaviate.WeaviateAsyncClient, instrumented: Any, span_exporter: Any
+    weaviate_client: weaviate.WeaviateAsyncClient, instrumented: Any, span_exporter: Any
 ) -> None:
-    authors = await client.collections.create("Author")
-    books = await client.collections.create(
+    authors = await weaviate_client.collections.create("Author")
+    books = await weaviate_client.collections.create(
         "Book", references=[wvc.config.ReferenceProperty(name="by", target_collection="Author")]
     )
     author = await authors.data.insert({})
@@ -282,7 +264,7 @@ async def test_grpc_batch_error_and_unavailable_retried_to_success(
 
 @pytest.mark.parametrize("status", [401, 422, 500])
 async def test_rest_error_maps_to_http_status(
-    client: weaviate.WeaviateAsyncClient,
+    weaviate_client: weaviate.WeaviateAsyncClient,
     instrumented: Any,
     span_exporter: Any,
     weaviate_server: Any,
@@ -291,7 +273,7 @@ async def test_rest_error_maps_to_http_status(
     instrumented()
     weaviate_server.faults.http(r"^/v1/schema$", status, method="POST")
     with pytest.raises(UnexpectedStatusCodeError):
-        await client.collections.create("Broken")
+        await weaviate_client.collections.create("Broken")
     span = one(span_exporter)
     assert span.name == "create_collection Broken"
     assert span.attributes["error.type"] == str(status)

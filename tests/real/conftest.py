@@ -10,16 +10,13 @@ A server that cannot be had skips the tests that need it with the reason and how
 ``REAL_SERVERS_REQUIRED=1`` (CI) it fails them instead.
 
 Every test names what it creates uniquely (``new_index()``, ``new_collection()``) and the fixtures
-delete it afterwards with plain HTTP calls (no client, so no spans).
+delete it afterwards with plain HTTP calls (``support.http``: no client, so no spans).
 """
 
 from __future__ import annotations
 
-import json
 import pathlib
-import urllib.error
 import urllib.parse
-import urllib.request
 from typing import Any, AsyncIterator, Callable, Iterator, List, Optional
 
 import pytest
@@ -82,23 +79,6 @@ def real_weaviate(real_servers: support.RealServers) -> support.Weaviate:
     return real_servers.weaviate
 
 
-# -- plain HTTP, for set-up and clean-up outside any instrumentation -----------------------------
-def http(method: str, url: str, body: Any = None, timeout: float = 30.0) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method)
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            raw = response.read()
-    except urllib.error.HTTPError as exc:
-        raw = exc.read()
-    try:
-        return json.loads(raw or b"null")
-    except ValueError:
-        return raw
-
-
 # -- Elasticsearch --------------------------------------------------------------------------------
 @pytest.fixture
 def new_index(real_es: support.Elasticsearch) -> Iterator[Callable[..., str]]:
@@ -112,14 +92,14 @@ def new_index(real_es: support.Elasticsearch) -> Iterator[Callable[..., str]]:
 
     yield make
     for name in names:
-        http("DELETE", f"{real_es.url}/{name}?ignore_unavailable=true")
+        support.http("DELETE", f"{real_es.url}/{name}?ignore_unavailable=true")
 
 
 @pytest.fixture
 def index(new_index: Callable[..., str], real_es: support.Elasticsearch) -> str:
     """A fresh index with a small mapping (``title`` text, ``genre`` keyword, ``n`` long)."""
     name = new_index("movies")
-    http(
+    support.http(
         "PUT",
         f"{real_es.url}/{name}",
         {
@@ -148,22 +128,6 @@ async def es(real_es: support.Elasticsearch) -> AsyncIterator[Any]:
 
 
 # -- Weaviate -------------------------------------------------------------------------------------
-def weaviate_client(server: support.Weaviate, **kwargs: Any) -> Any:
-    """A ``WeaviateAsyncClient`` for ``server`` (not connected yet)."""
-    import weaviate
-
-    kwargs.setdefault("skip_init_checks", True)
-    return weaviate.use_async_with_custom(
-        http_host=kwargs.pop("http_host", server.host),
-        http_port=kwargs.pop("http_port", server.http_port),
-        http_secure=False,
-        grpc_host=kwargs.pop("grpc_host", server.host),
-        grpc_port=kwargs.pop("grpc_port", server.grpc_port),
-        grpc_secure=False,
-        **kwargs,
-    )
-
-
 @pytest.fixture
 def new_collection(real_weaviate: support.Weaviate) -> Iterator[Callable[..., str]]:
     """``new_collection(label)``: a fresh collection name; deleted afterwards (if it exists)."""
@@ -176,12 +140,12 @@ def new_collection(real_weaviate: support.Weaviate) -> Iterator[Callable[..., st
 
     yield make
     for name in names:
-        http("DELETE", f"{real_weaviate.http_url}/v1/schema/{urllib.parse.quote(name)}")
+        support.http("DELETE", f"{real_weaviate.http_url}/v1/schema/{urllib.parse.quote(name)}")
 
 
 @pytest.fixture
 async def wv(real_weaviate: support.Weaviate) -> AsyncIterator[Any]:
-    client = weaviate_client(real_weaviate)
+    client = support.weaviate_client_for(real_weaviate)
     await client.connect()
     try:
         yield client

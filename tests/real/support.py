@@ -248,6 +248,41 @@ def unique_collection(label: str = "T") -> str:
     return f"Rt{clean}{uuid.uuid4().hex[:10]}"
 
 
+# -- plain HTTP, for set-up and clean-up outside any instrumentation -----------------------------
+def http(method: str, url: str, body: Any = None, timeout: float = 30.0) -> Any:
+    """One request with ``urllib`` (no client, so no span); the JSON answer, else the raw bytes."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            raw = response.read()
+    except urllib.error.HTTPError as exc:
+        raw = exc.read()
+    try:
+        return json.loads(raw or b"null")
+    except ValueError:
+        return raw
+
+
+def weaviate_client_for(server: Weaviate, **kwargs: Any) -> Any:
+    """A ``WeaviateAsyncClient`` for ``server`` (not connected yet); ``http_port`` / ``grpc_port``
+    (and hosts) may point it at a fault proxy instead."""
+    import weaviate
+
+    kwargs.setdefault("skip_init_checks", True)
+    return weaviate.use_async_with_custom(
+        http_host=kwargs.pop("http_host", server.host),
+        http_port=kwargs.pop("http_port", server.http_port),
+        http_secure=False,
+        grpc_host=kwargs.pop("grpc_host", server.host),
+        grpc_port=kwargs.pop("grpc_port", server.grpc_port),
+        grpc_secure=False,
+        **kwargs,
+    )
+
+
 # -- make test ------------------------------------------------------------------------------------
 def _run(cmd: List[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, cwd=ROOT, text=True, **kwargs)
@@ -343,77 +378,3 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-# -- the differential form: plain, traced, plain ------------------------------------------------
-@dataclass
-class Differential:
-    """What the three runs of a scenario left: the outcomes, and the traced run's telemetry."""
-
-    outcomes: List[Any]
-    spans: List[Any]
-    apm_spans: List[Dict[str, Any]]
-
-    @property
-    def traced(self) -> Any:
-        return self.outcomes[1]
-
-    def assert_same_outcome(self) -> None:
-        from tests.test_reliability_outcomes import assert_same_outcome
-
-        plain, traced, plain_again = self.outcomes
-        assert_same_outcome(plain, traced)
-        assert_same_outcome(plain, plain_again)
-
-
-async def plain_traced_plain(
-    open_client: Any,
-    call: Any,
-    instrumented: Any,
-    span_exporter: Any,
-    *,
-    apm: Any = None,
-    options: Optional[Dict[str, Any]] = None,
-    mask: Any = None,
-    prepare: Any = None,
-) -> Differential:
-    """Run ``call(client)`` three times, each with a fresh client from ``open_client()`` (an async
-    context manager): uninstrumented, instrumented (OpenTelemetry, plus Elastic APM in a sampled
-    transaction when ``apm`` is an ``ApmRecorder``), uninstrumented again. ``prepare()`` (optional,
-    awaited) puts the server back in the same state before each run."""
-    import instrumentation
-    from tests.test_reliability_outcomes import outcome_of
-
-    outcomes: List[Any] = []
-    spans: List[Any] = []
-    apm_spans: List[Dict[str, Any]] = []
-    for traced in (False, True, False):
-        if prepare is not None:
-            await prepare()
-        async with open_client() as client:  # connected before instrument(): no span
-            if traced:
-                opts = dict(options or {})
-                opts.setdefault("backends", ["otel", "apm"] if apm is not None else ["otel"])
-                instrumented(**opts)
-            span_exporter.clear()
-            try:
-                kwargs = {} if mask is None else {"mask": mask}
-                if traced and apm is not None:
-                    with apm.transaction():
-                        outcomes.append(await outcome_of(lambda: call(client), **kwargs))
-                else:
-                    outcomes.append(await outcome_of(lambda: call(client), **kwargs))
-            finally:
-                if traced:
-                    instrumentation.uninstrument()
-        if traced:
-            spans = list(span_exporter.get_finished_spans())
-            if apm is not None:
-                apm_spans = await apm.spans()
-        else:
-            assert list(span_exporter.get_finished_spans()) == [], "spans while uninstrumented"
-    return Differential(outcomes, spans, apm_spans)
-
-
-def exception_events(span: Any) -> List[Any]:
-    return [event for event in span.events if event.name == "exception"]

@@ -18,9 +18,9 @@ from elasticsearch import AsyncElasticsearch, BadRequestError, NotFoundError
 from elasticsearch import helpers as es_helpers
 from opentelemetry.trace import SpanKind, StatusCode
 
-from tests.conftest import duration_points, finished
 from tests.real import support
-from tests.real.support import exception_events, plain_traced_plain
+from tests.support.differential import plain_traced_plain
+from tests.support.telemetry import duration_points, exception_events, finished
 
 BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10]
 

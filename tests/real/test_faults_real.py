@@ -26,36 +26,23 @@ from elasticsearch import AsyncElasticsearch
 from opentelemetry.trace import StatusCode
 from weaviate.classes.init import AdditionalConfig, Timeout
 
-from tests.conftest import duration_points
 from tests.real import support
-from tests.real.conftest import http, weaviate_client
 from tests.real.fault_proxy import FaultProxy
-from tests.real.support import exception_events, plain_traced_plain
-from tests.test_reliability_outcomes import (
-    SpanAudit,
-    apm_outcomes,
-    cancel_when,
-    expected_apm_outcomes,
-    status_of,
-)
+from tests.real.support import http, weaviate_client_for
+from tests.support.apm import apm_outcomes, expected_apm_outcomes
+from tests.support.audit import SpanAudit
+from tests.support.differential import plain_traced_plain
+from tests.support.in_flight import cancel_when
+from tests.support.telemetry import duration_points, exception_events, status_of
+from tests.support.weaviate import FastAsyncio
 
 Spans = Tuple[Tuple[str, Optional[str]], ...]
 
 
-class _FastAsyncio:
-    """The Weaviate client's gRPC retry backoff sleeps, skipped (not slept)."""
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(asyncio, name)
-
-    async def sleep(self, delay: float, result: Any = None) -> Any:
-        await asyncio.sleep(0)
-        return result
-
-
 @pytest.fixture(autouse=True)
 def _fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(weaviate.retry, "asyncio", _FastAsyncio())
+    """The Weaviate client's gRPC retry backoff sleeps, skipped (not slept)."""
+    monkeypatch.setattr(weaviate.retry, "asyncio", FastAsyncio())
 
 
 def check_run(run: Any, spans: Spans, metric_reader: Any, audit: SpanAudit, raises: bool) -> None:
@@ -519,7 +506,7 @@ async def test_weaviate_fault_changes_nothing_the_application_sees(
     async def open_client() -> AsyncIterator[Any]:
         await env.prepare()
         assert env.rest is not None and env.grpc is not None
-        client = weaviate_client(
+        client = weaviate_client_for(
             real_weaviate, http_port=env.rest.port, grpc_port=env.grpc.port, **case.client
         )
         await client.connect()
@@ -559,7 +546,7 @@ async def test_an_error_the_client_raises_after_the_answer_is_an_exception_event
     raises ``UnexpectedStatusCodeError`` itself once ``_send`` has returned the 429: the span is
     ERROR (429) but, ended before the raise, has no exception event."""
     async with FaultProxy(real_weaviate.host, real_weaviate.http_port) as rest:
-        client = weaviate_client(real_weaviate, http_port=rest.port)
+        client = weaviate_client_for(real_weaviate, http_port=rest.port)
         await client.connect()
         try:
             rest.faults.add(r"^/v1/schema$", method="GET", status=429, times=-1)

@@ -27,10 +27,10 @@ from weaviate.classes.tenants import Tenant, TenantActivityStatus
 from weaviate.collections.classes.config import ConsistencyLevel
 from weaviate.exceptions import UnexpectedStatusCodeError, WeaviateQueryError
 
-from tests.conftest import duration_points, finished
 from tests.real import support
-from tests.real.conftest import weaviate_client
-from tests.real.support import exception_events, plain_traced_plain
+from tests.real.support import weaviate_client_for
+from tests.support.differential import plain_traced_plain
+from tests.support.telemetry import duration_points, exception_events, finished
 
 PROPS = [
     wvc.config.Property(name="title", data_type=wvc.config.DataType.TEXT),
@@ -111,7 +111,7 @@ async def test_connect_is_one_span_and_close_none(
     real_weaviate: Any, instrumented: Any, span_exporter: Any
 ) -> None:
     instrumented()
-    client = weaviate_client(real_weaviate)
+    client = weaviate_client_for(real_weaviate)
     await client.connect()
     async with client:  # already connected: no second span
         assert await client.is_ready()
@@ -425,7 +425,7 @@ async def test_duration_metric(
 def _connect(server: support.Weaviate, **kwargs: Any) -> Any:
     @contextlib.asynccontextmanager
     async def open_client() -> AsyncIterator[Any]:
-        client = weaviate_client(server, **kwargs)
+        client = weaviate_client_for(server, **kwargs)
         await client.connect()
         try:
             yield client

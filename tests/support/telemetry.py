@@ -1,0 +1,47 @@
+"""Reading what the instrumentation recorded: finished spans, their status, the duration metric."""
+
+from __future__ import annotations
+
+from typing import Any, List, Optional
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import StatusCode
+
+#: The metric every database call records one point of.
+DURATION_METRIC = "db.client.operation.duration"
+
+
+def finished(exporter: Any) -> List[Any]:
+    """The spans ``exporter`` (an ``InMemorySpanExporter``) has received, in the order they ended."""
+    return list(exporter.get_finished_spans())
+
+
+def duration_points(reader: Any) -> List[Any]:
+    """The data points of the duration metric ``reader`` (an ``InMemoryMetricReader``) holds."""
+    data = reader.get_metrics_data()
+    points: List[Any] = []
+    if data is None:
+        return points
+    for resource in data.resource_metrics:
+        for scope in resource.scope_metrics:
+            for metric in scope.metrics:
+                if metric.name == DURATION_METRIC:
+                    points.extend(metric.data.data_points)
+    return points
+
+
+def status_of(span: ReadableSpan) -> Optional[str]:
+    """``None`` for a successful span, else its ``error.type`` (asserting the status agrees)."""
+    error_type = (span.attributes or {}).get("error.type")
+    if span.status.status_code is StatusCode.ERROR:
+        assert error_type is not None, f"{span.name}: ERROR without error.type"
+        assert span.status.description, f"{span.name}: ERROR without a reason"
+        return str(error_type)
+    assert span.status.status_code is StatusCode.UNSET, span.status
+    assert error_type is None, f"{span.name}: error.type {error_type!r} on a successful span"
+    return None
+
+
+def exception_events(span: Any) -> List[Any]:
+    """The span's ``exception`` events (one when an exception passed through the call)."""
+    return [event for event in span.events if event.name == "exception"]
