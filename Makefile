@@ -5,9 +5,8 @@ VENV := .venv
 VENV_ES8 := .venv-es8
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-ES_TESTS := tests/test_elasticsearch.py tests/test_elasticsearch_helpers.py \
-	tests/test_opentelemetry_instrument.py tests/servers/test_elasticsearch.py \
-	tests/test_global_providers.py
+ES_TESTS := tests/clients/test_elasticsearch.py tests/clients/test_elasticsearch_helpers.py \
+	tests/backends/test_otel.py tests/test_instrumentors.py tests/servers/test_elasticsearch.py
 
 .PHONY: demo test test-es8 lint docs bench clean real-servers stop-real-servers
 

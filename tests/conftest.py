@@ -2,7 +2,8 @@
 
 Helpers the tests share are in ``tests.support``; nothing is imported from here.
 
-* ``es``: an ``AsyncElasticsearch`` on the stand-in, with an empty ``movies`` index.
+* ``es``, ``opensearch``: an ``AsyncElasticsearch``, an ``AsyncOpenSearch`` on the stand-in, with
+  an empty ``movies`` index.
 * ``weaviate_client``: a ``WeaviateAsyncClient`` connected to the stand-in.
 * ``node_class``: both elastic-transport node classes (a test that takes it runs once for each).
 * ``make_agent`` / ``agent``: real Elastic APM agent clients sending to the loopback intake;
@@ -67,6 +68,18 @@ async def es(elasticsearch_server: Any, request: pytest.FixtureRequest) -> Async
     if "node_class" in request.fixturenames:
         options["node_class"] = request.getfixturevalue("node_class")
     client = AsyncElasticsearch(elasticsearch_server.url, **options)
+    await client.indices.create(index="movies")  # before instrument(): no span
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+async def opensearch(elasticsearch_server: Any) -> AsyncIterator[Any]:
+    """An ``AsyncOpenSearch`` on the stand-in (OpenSearch speaks the same REST API for everything
+    the tests reach) with an empty ``movies`` index, made before ``instrument()`` (so no span)."""
+    from opensearchpy import AsyncOpenSearch
+
+    client = AsyncOpenSearch([elasticsearch_server.url])
     await client.indices.create(index="movies")  # before instrument(): no span
     yield client
     await client.close()

@@ -1,12 +1,21 @@
-"""Bad options fail loudly at instrument() time; good ones come from keywords or the environment."""
+"""Options come from keywords or the environment; a bad keyword fails loudly at ``instrument()``
+time, a bad environment value warns once and takes the default: bad configuration never turns
+tracing off."""
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 import pytest
+from elasticsearch import AsyncElasticsearch
+from opentelemetry.sdk.trace import TracerProvider
 
 import instrumentation
 from instrumentation import _config
 from instrumentation._config import build_settings
+from tests.support.opentelemetry_instrument import run_instrumented_with_stderr
+from tests.support.telemetry import finished
 
 
 @pytest.mark.parametrize(
@@ -82,3 +91,72 @@ def test_defaults_are_safe() -> None:
     assert settings.capture_query == "sanitize"
     assert settings.semconv_dup is False
     assert settings.record_returned_rows is False
+
+
+# -- bad configuration never turns tracing off ----------------------------------------------------
+def test_bad_variable_under_opentelemetry_instrument_warns_and_traces_with_the_default(
+    elasticsearch_server: Any,
+) -> None:
+    spans, stderr = run_instrumented_with_stderr(
+        "es_app.py",
+        {
+            "ELASTICSEARCH_URL": elasticsearch_server.url,
+            "OTEL_PYTHON_INSTRUMENTATION_SEARCH_CAPTURE_QUERY": "bogus",
+        },
+    )
+    assert "Failed to auto initialize" not in stderr
+    assert "OTEL_PYTHON_INSTRUMENTATION_SEARCH_CAPTURE_QUERY" in stderr
+    assert "'bogus'" in stderr and "sanitize" in stderr
+    assert stderr.count("invalid value 'bogus'") == 1  # one warning, not one per instrumentor
+    search = next(s for s in spans if s["name"] == "search movies")
+    assert search["attributes"]["db.query.text"] == '{"query":{"match":{"title":"?"}}}'
+
+
+async def test_bad_variable_with_instrument_warns_and_traces(
+    elasticsearch_server: Any,
+    span_exporter: Any,
+    tracer_provider: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(_config, "_warned", set())  # warned once per process: start afresh
+    monkeypatch.setenv("OTEL_PYTHON_INSTRUMENTATION_SEARCH_QUERY_MAX_LENGTH", "lots")
+    caplog.set_level(logging.WARNING, logger="instrumentation")
+    instrumentation.instrument(
+        clients=["elasticsearch"], backends=["otel"], tracer_provider=tracer_provider
+    )
+    try:
+        async with AsyncElasticsearch(elasticsearch_server.url) as es:
+            await es.indices.create(index="movies")
+    finally:
+        instrumentation.uninstrument()
+    assert [s.name for s in finished(span_exporter)] == ["indices.create movies"]
+    [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "OTEL_PYTHON_INSTRUMENTATION_SEARCH_QUERY_MAX_LENGTH" in warning
+    assert "'lots'" in warning and "2048" in warning
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("capture_query", "bogus"),
+        ("query_max_length", "lots"),
+        ("backends", ["zipkin"]),
+        ("tracer_provider", "not a provider"),
+        ("meter_provider", object()),
+        ("request_hook", "not callable"),
+        ("response_hook", 42),
+    ],
+)
+def test_bad_keyword_raises_value_error_naming_it(option: str, value: Any) -> None:
+    with pytest.raises(ValueError, match=option):
+        instrumentation.instrument(**{option: value})
+    assert not instrumentation.is_instrumented()
+
+
+def test_an_sdk_provider_is_accepted(tracer_provider: TracerProvider, meter_provider: Any) -> None:
+    instrumentation.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
+    try:
+        assert instrumentation.is_instrumented()
+    finally:
+        instrumentation.uninstrument()

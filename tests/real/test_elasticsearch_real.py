@@ -1,10 +1,11 @@
 """AsyncElasticsearch traced against a real Elasticsearch node: every API family a real node answers.
 
-The scenarios and assertions of the fast tier (``tests/test_elasticsearch.py``,
-``tests/test_elasticsearch_helpers.py``, ``tests/test_apm_backend.py``), with the real server's own
-answers: spans (name, kind, attributes of docs/attributes.md, status), the duration metric, and the
-Elastic APM spans. The real errors (404, 409, 400, bulk item errors, and what this node lacks) are in
-the differential form: the application sees the same outcome with and without instrumentation.
+The scenarios and assertions of the fast tier (``tests/clients/test_elasticsearch.py``,
+``tests/clients/test_elasticsearch_helpers.py``, ``tests/backends/test_apm.py``), with the real
+server's own answers: spans (name, kind, attributes of docs/attributes.md, status), the duration
+metric, and the Elastic APM spans. The real errors (404, 409, 400, bulk item errors, and what this
+node lacks) are in the differential form: the application sees the same outcome with and without
+instrumentation.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """WeaviateAsyncClient traced against a real Weaviate server, over REST and gRPC.
 
-The scenarios and assertions of the fast tier (``tests/test_weaviate.py``,
-``tests/test_reliability_weaviate.py``, the Weaviate parts of ``tests/test_apm_backend.py``) with
-the real server's answers: every operation family (collections, data, batch stream, the query kinds,
-aggregate, tenants, filesystem backups), the duration metric, Elastic APM spans, and the real errors
-(unknown collection, validation errors, what the server lacks) in the differential form.
+The scenarios and assertions of the fast tier (``tests/clients/test_weaviate.py``,
+``tests/clients/test_weaviate_faults.py``, the Weaviate parts of ``tests/backends/test_apm.py``)
+with the real server's answers: every operation family (collections, data, batch stream, the query
+kinds, aggregate, tenants, filesystem backups), the duration metric, Elastic APM spans, and the real
+errors (unknown collection, validation errors, what the server lacks) in the differential form.
 
 Every test works on collections of its own (``new_collection``), deleted afterwards; none calls
 ``delete_all`` (the server may be shared).

@@ -1,4 +1,8 @@
-"""WeaviateAsyncClient traced: the real client over REST and gRPC against the loopback stand-in."""
+"""WeaviateAsyncClient traced: the real client over REST and gRPC against the loopback stand-in.
+
+A failed call keeps the server's reason (scrubbed of values unless capture is raw); the error
+bodies are the ones a real Weaviate server sends.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +27,7 @@ from weaviate.exceptions import (
 
 import instrumentation
 from tests.servers.weaviate_rest import connect_async_client
-from tests.support.telemetry import duration_points, finished
+from tests.support.telemetry import duration_points, exception_events, finished
 from tests.support.weaviate import FastAsyncio
 
 PROPS = [
@@ -278,6 +282,68 @@ async def test_rest_error_maps_to_http_status(
     assert span.name == "create_collection Broken"
     assert span.attributes["error.type"] == str(status)
     assert span.attributes["db.response.status_code"] == str(status)
+
+
+async def test_weaviate_grpc_error_reason_is_the_status_details(
+    instrumented: Any,
+    weaviate_client: weaviate.WeaviateAsyncClient,
+    weaviate_server: Any,
+    span_exporter: Any,
+) -> None:
+    instrumented()
+    weaviate_server.faults.grpc(
+        "Search", grpc.StatusCode.NOT_FOUND, details="could not find class Missing in schema"
+    )
+    with pytest.raises(WeaviateQueryError):
+        await weaviate_client.collections.get("Missing").query.fetch_objects()
+    span = one(span_exporter)
+    assert span.attributes["error.type"] == "NOT_FOUND"
+    assert span.status.description == "could not find class Missing in schema"
+    [event] = exception_events(span)
+    assert event.attributes["exception.type"].endswith("WeaviateQueryError")
+
+
+async def test_weaviate_rest_error_reason_is_the_error_message_scrubbed(
+    instrumented: Any,
+    weaviate_client: weaviate.WeaviateAsyncClient,
+    weaviate_server: Any,
+    span_exporter: Any,
+) -> None:
+    instrumented()
+    weaviate_server.faults.http(
+        r"^/v1/schema$",
+        422,
+        method="POST",
+        body={"error": [{"message": 'class name "secret-name" is not valid'}]},
+    )
+    with pytest.raises(UnexpectedStatusCodeError):
+        await weaviate_client.collections.create(
+            "Movie", properties=[wvc.config.Property(name="t", data_type=wvc.config.DataType.TEXT)]
+        )
+    span = one(span_exporter)
+    assert span.attributes["error.type"] == "422"
+    assert span.status.description == 'class name "?" is not valid'
+    assert "secret-name" not in json.dumps(span.to_json())
+
+
+async def test_weaviate_batch_object_errors_give_the_first_message(
+    instrumented: Any,
+    weaviate_client: weaviate.WeaviateAsyncClient,
+    weaviate_server: Any,
+    span_exporter: Any,
+) -> None:
+    movies = await weaviate_client.collections.create(
+        "Movie", properties=[wvc.config.Property(name="t", data_type=wvc.config.DataType.TEXT)]
+    )
+    instrumented()
+    weaviate_server.faults.batch_errors(2, message="invalid text property 't' on class 'Movie'")
+    result = await movies.data.insert_many([{"t": "a"}, {"t": "b"}, {"t": "c"}])
+    assert len(result.errors) == 2
+    span = one(span_exporter)
+    assert span.attributes["weaviate.batch.failed_objects"] == 2
+    assert span.status.description == (
+        "2 objects failed; first: invalid text property '?' on class '?'"
+    )
 
 
 async def test_concurrent_queries_under_one_parent(

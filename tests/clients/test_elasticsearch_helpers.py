@@ -1,4 +1,9 @@
-"""The async helpers get one parent span each; the async DSL classes trace through the client."""
+"""The async helpers get one parent span each, an INTERNAL one and no database call (no
+``db.system``, no duration point: the calls inside are the database calls); the async DSL classes
+trace through the client.
+
+A test that takes ``node_class`` runs once per elastic-transport node class, its ``es`` on it.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from elasticsearch import AsyncElasticsearch
 from elasticsearch import helpers as es_helpers
 from opentelemetry.trace import SpanKind, StatusCode
 
-from tests.support.telemetry import finished
+from tests.support.telemetry import duration_points, finished
 
 
 def _docs(n: int, fail: int = 0) -> list:
@@ -46,6 +51,45 @@ async def test_async_bulk_is_one_parent_span_over_its_bulk_calls(
     assert len(spans) == 4
 
 
+@pytest.mark.parametrize("dup", [False, True], ids=["stable", "database-dup"])
+async def test_helper_span_is_internal_with_no_db_system_and_no_metric_point(
+    instrumented: Any,
+    es: AsyncElasticsearch,
+    span_exporter: Any,
+    metric_reader: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    dup: bool,
+) -> None:
+    if dup:
+        monkeypatch.setenv("OTEL_SEMCONV_STABILITY_OPT_IN", "database/dup")
+    instrumented()
+    await es_helpers.async_bulk(es, _docs(3), chunk_size=2, index="movies")
+    hits = [hit async for hit in es_helpers.async_scan(es, index="movies")]
+    assert len(hits) == 3
+
+    spans = finished(span_exporter)
+    helpers = [s for s in spans if s.name.startswith("helpers.")]
+    assert [h.name for h in helpers] == ["helpers.async_bulk movies", "helpers.async_scan movies"]
+    for helper in helpers:
+        assert helper.kind is SpanKind.INTERNAL
+        assert "db.system" not in helper.attributes
+        assert "db.system.name" not in helper.attributes
+    calls = [s for s in spans if not s.name.startswith("helpers.")]
+    assert calls and all(s.kind is SpanKind.CLIENT for s in calls)
+    assert all(s.attributes["db.system.name"] == "elasticsearch" for s in calls)
+    if dup:
+        assert all(s.attributes["db.system"] == "elasticsearch" for s in calls)
+
+    # One duration point per database call, none for a helper: a bulk is counted once.
+    operations = [p.attributes["db.operation.name"] for p in duration_points(metric_reader)]
+    assert not [name for name in operations if name.startswith("helpers.")]
+    assert operations.count("bulk") == 1  # one point, over both bulk calls
+    bulk_point = next(
+        p for p in duration_points(metric_reader) if p.attributes["db.operation.name"] == "bulk"
+    )
+    assert bulk_point.count == 2
+
+
 async def test_async_bulk_with_failures_counts_them_and_raises_as_before(
     instrumented: Any, es: AsyncElasticsearch, node_class: str, span_exporter: Any
 ) -> None:
@@ -77,6 +121,16 @@ async def test_async_streaming_bulk_is_one_parent_span(
     assert parent.attributes["elasticsearch.helpers.failed_documents"] == 1
     assert parent.status.status_code is StatusCode.ERROR
     assert [s.name for s in _children(spans, parent)] == ["bulk"]
+
+
+async def test_streaming_bulk_chunks_carry_their_batch_size(
+    instrumented: Any, es: AsyncElasticsearch, span_exporter: Any
+) -> None:
+    instrumented()
+    results = [ok async for ok, _ in es_helpers.async_streaming_bulk(es, _docs(5), chunk_size=3)]
+    assert results == [True] * 5
+    bulks = [s for s in finished(span_exporter) if s.name == "bulk"]
+    assert [s.attributes["db.operation.batch.size"] for s in bulks] == [3, 2]
 
 
 async def test_async_scan_and_reindex_are_one_parent_span_each(

@@ -1,12 +1,18 @@
-"""Instrumented on the *global* providers: what records depends on what the application set, and
-when it set it (``opentelemetry-instrument`` and most apps set providers after importing us).
+"""The OpenTelemetry backend: which providers record, the scope, sampling, semantic-convention
+names and hooks.
 
-The wrappers skip all their work while nothing can record (no tracer or meter SDK, suppressed
+Instrumented on the *global* providers, what records depends on what the application set, and
+when it set it (``opentelemetry-instrument`` and most apps set providers after importing us). The
+wrappers skip all their work while nothing can record (no tracer or meter SDK, suppressed
 instrumentation); these tests pin down that skipping never loses a call that *should* be traced.
+Every test starts and ends with the global providers unset.
+
+A test that takes ``node_class`` runs once per elastic-transport node class, its ``es`` on it.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Iterator
 
 import pytest
@@ -18,10 +24,12 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.test.globals_test import reset_metrics_globals, reset_trace_globals
 
 import instrumentation
-from tests.support.telemetry import duration_points
+from instrumentation.clients import _es_family as es_family
+from tests.support.telemetry import duration_points, finished
 
 
 @pytest.fixture(autouse=True)
@@ -34,6 +42,7 @@ def fresh_globals() -> Iterator[None]:
     reset_metrics_globals()
 
 
+# -- which providers record: the global ones, as the application sets them ------------------------
 def set_global_tracing() -> InMemorySpanExporter:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
@@ -142,3 +151,104 @@ async def test_with_nothing_to_record_no_operation_is_even_built(
     set_global_metrics()  # the metric alone is worth an operation
     await es.count(index="movies")
     assert len(reads) == 1
+
+
+# -- the scope: this library ----------------------------------------------------------------------
+SCOPE = "async-search-instrumentation"
+
+
+async def test_tracer_and_meter_scope_name_this_library(
+    instrumented: Any,
+    elasticsearch_server: Any,
+    span_exporter: Any,
+    metric_reader: Any,
+) -> None:
+    instrumented()
+    async with AsyncElasticsearch(elasticsearch_server.url) as es:
+        await es.indices.create(index="movies")
+    [span] = finished(span_exporter)
+    assert span.instrumentation_scope.name == SCOPE
+    assert span.instrumentation_scope.version == instrumentation.__version__
+    scopes = {
+        scope.scope.name
+        for resource in metric_reader.get_metrics_data().resource_metrics
+        for scope in resource.scope_metrics
+    }
+    assert scopes == {SCOPE}
+
+
+# -- sampling -------------------------------------------------------------------------------------
+async def test_unsampled_call_builds_no_query_text_but_records_the_metric(
+    es: AsyncElasticsearch,
+    node_class: str,
+    meter_provider: Any,
+    metric_reader: Any,
+    monkeypatch: Any,
+) -> None:
+    def must_not_run(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("query captured for an unsampled span")
+
+    monkeypatch.setattr(es_family, "capture", must_not_run)
+    provider = TracerProvider(sampler=ALWAYS_OFF)
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    instrumentation.instrument(
+        clients=["elasticsearch"],
+        tracer_provider=provider,
+        meter_provider=meter_provider,
+        backends=["otel"],
+    )
+    try:
+        await es.search(index="movies", query={"match": {"title": "x"}})
+    finally:
+        instrumentation.uninstrument()
+    assert finished(exporter) == []
+    assert [p.count for p in duration_points(metric_reader)] == [1]
+
+
+# -- semantic-convention names --------------------------------------------------------------------
+async def test_database_dup_opt_in_emits_old_names_beside_stable_ones(
+    instrumented: Any, es: AsyncElasticsearch, node_class: str, span_exporter: Any, monkeypatch: Any
+) -> None:
+    monkeypatch.setenv("OTEL_SEMCONV_STABILITY_OPT_IN", "database/dup")
+    instrumented()
+    await es.search(index="movies", query={"match_all": {}})
+    [span] = finished(span_exporter)
+    assert span.attributes["db.system"] == "elasticsearch"
+    assert span.attributes["db.system.name"] == "elasticsearch"
+    assert span.attributes["db.operation"] == "search"
+    assert span.attributes["db.statement"] == span.attributes["db.query.text"]
+
+
+async def test_stable_names_only_by_default(
+    instrumented: Any, es: AsyncElasticsearch, node_class: str, span_exporter: Any
+) -> None:
+    instrumented()
+    await es.search(index="movies")
+    [span] = finished(span_exporter)
+    assert not {"db.system", "db.operation", "db.statement"} & set(span.attributes)
+
+
+# -- hooks ----------------------------------------------------------------------------------------
+async def test_hooks_are_called_and_a_raising_hook_never_breaks_the_call(
+    instrumented: Any, es: AsyncElasticsearch, node_class: str, span_exporter: Any, caplog: Any
+) -> None:
+    seen = []
+
+    def request_hook(span: Any, call: Any) -> None:
+        seen.append(("request", call.operation))
+        span.set_attribute("app.tag", "x")
+        raise RuntimeError("hook bug")
+
+    def response_hook(span: Any, call: Any, response: Any) -> None:
+        seen.append(("response", response["count"]))
+        raise RuntimeError("hook bug")
+
+    instrumented(request_hook=request_hook, response_hook=response_hook)
+    with caplog.at_level(logging.WARNING, logger="instrumentation"):
+        result = await es.count(index="movies")
+    assert result["count"] == 0
+    assert seen == [("request", "count"), ("response", 0)]
+    [span] = finished(span_exporter)
+    assert span.attributes["app.tag"] == "x"
+    assert any("hook" in record.getMessage() for record in caplog.records)

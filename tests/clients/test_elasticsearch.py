@@ -1,23 +1,23 @@
-"""AsyncElasticsearch traced end to end: the real client, over real sockets, against the stand-in."""
+"""AsyncElasticsearch traced end to end: the real client, over real sockets, against the stand-in.
+
+A test that takes ``node_class`` runs once per elastic-transport node class (aiohttp, httpx), its
+``es`` on that node class. The error bodies are the ones real Elasticsearch servers send.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import logging
+import json
 from typing import Any
 
 import pytest
-from elasticsearch import AsyncElasticsearch, ConnectionError, NotFoundError
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+from elasticsearch import AsyncElasticsearch, BadRequestError, ConnectionError, NotFoundError
 from opentelemetry.trace import SpanKind, StatusCode
 
 import instrumentation
-from instrumentation.clients import _es_family as es_family
 from tests.servers.elasticsearch import ElasticsearchStandIn
 from tests.servers.threaded import InThread
-from tests.support.telemetry import duration_points, finished
+from tests.support.telemetry import duration_points, exception_events, finished
 
 
 async def test_search_is_one_client_span_with_semconv_attributes(
@@ -157,6 +157,42 @@ async def test_bulk_with_failed_items_is_error(
     assert span.attributes["elasticsearch.bulk.failed_items"] == 2
     assert span.attributes["error.type"] == "mapper_parsing_exception"
     assert span.attributes["db.operation.batch.size"] == 3
+
+
+_LINES = [
+    '{"index":{"_index":"movies","_id":"1"}}',
+    '{"title":"a"}',
+    '{ "delete" : {"_index":"movies","_id":"2"}}',
+    '{"create":{"_index":"movies","_id":"3"}}',
+    '{"index":{"looks":"like an action, but it is a source"}}',
+    '{"update":{"_index":"movies","_id":"1"}}',
+    '{"doc":{"title":"b"}}',
+]
+
+_DICTS = [json.loads(line) for line in _LINES]
+
+
+@pytest.mark.parametrize(
+    "operations",
+    [
+        pytest.param(_DICTS, id="list-of-dicts"),
+        pytest.param(_LINES, id="list-of-str"),
+        pytest.param([line.encode() for line in _LINES], id="list-of-bytes"),
+        pytest.param("\n".join(_LINES) + "\n", id="ndjson-str"),
+        pytest.param(("\n".join(_LINES) + "\n").encode(), id="ndjson-bytes"),
+        pytest.param([_DICTS[0], _LINES[1], _LINES[2].encode(), *_DICTS[3:]], id="mixed"),
+        pytest.param(["\n".join(_LINES[:3]), *_LINES[3:]], id="list-of-ndjson-chunks"),
+    ],
+)
+async def test_bulk_batch_size_counts_actions_for_every_body_shape(
+    instrumented: Any, es: AsyncElasticsearch, span_exporter: Any, operations: Any
+) -> None:
+    instrumented()
+    await es.bulk(operations=operations)
+    [span] = finished(span_exporter)
+    assert span.name == "bulk"
+    # index, delete (no source), create (its source looks like an action), update
+    assert span.attributes["db.operation.batch.size"] == 4
 
 
 @pytest.mark.parametrize(
@@ -361,30 +397,6 @@ async def test_duration_metric_recorded_with_its_attributes(
     assert list(by_op["count"].explicit_bounds) == [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10]
 
 
-async def test_hooks_are_called_and_a_raising_hook_never_breaks_the_call(
-    instrumented: Any, es: AsyncElasticsearch, node_class: str, span_exporter: Any, caplog: Any
-) -> None:
-    seen = []
-
-    def request_hook(span: Any, call: Any) -> None:
-        seen.append(("request", call.operation))
-        span.set_attribute("app.tag", "x")
-        raise RuntimeError("hook bug")
-
-    def response_hook(span: Any, call: Any, response: Any) -> None:
-        seen.append(("response", response["count"]))
-        raise RuntimeError("hook bug")
-
-    instrumented(request_hook=request_hook, response_hook=response_hook)
-    with caplog.at_level(logging.WARNING, logger="instrumentation"):
-        result = await es.count(index="movies")
-    assert result["count"] == 0
-    assert seen == [("request", "count"), ("response", 0)]
-    [span] = finished(span_exporter)
-    assert span.attributes["app.tag"] == "x"
-    assert any("hook" in record.getMessage() for record in caplog.records)
-
-
 async def test_cloud_headers_give_namespace_and_node_name(
     instrumented: Any, span_exporter: Any, node_class: str
 ) -> None:
@@ -395,58 +407,6 @@ async def test_cloud_headers_give_namespace_and_node_name(
     [span] = finished(span_exporter)
     assert span.attributes["db.namespace"]
     assert span.attributes["elasticsearch.node.name"]
-
-
-async def test_database_dup_opt_in_emits_old_names_beside_stable_ones(
-    instrumented: Any, es: AsyncElasticsearch, node_class: str, span_exporter: Any, monkeypatch: Any
-) -> None:
-    monkeypatch.setenv("OTEL_SEMCONV_STABILITY_OPT_IN", "database/dup")
-    instrumented()
-    await es.search(index="movies", query={"match_all": {}})
-    [span] = finished(span_exporter)
-    assert span.attributes["db.system"] == "elasticsearch"
-    assert span.attributes["db.system.name"] == "elasticsearch"
-    assert span.attributes["db.operation"] == "search"
-    assert span.attributes["db.statement"] == span.attributes["db.query.text"]
-
-
-async def test_stable_names_only_by_default(
-    instrumented: Any, es: AsyncElasticsearch, node_class: str, span_exporter: Any
-) -> None:
-    instrumented()
-    await es.search(index="movies")
-    [span] = finished(span_exporter)
-    assert not {"db.system", "db.operation", "db.statement"} & set(span.attributes)
-
-
-async def test_unsampled_call_builds_no_query_text_but_records_the_metric(
-    es: AsyncElasticsearch,
-    node_class: str,
-    meter_provider: Any,
-    metric_reader: Any,
-    monkeypatch: Any,
-) -> None:
-    def must_not_run(*args: Any, **kwargs: Any) -> Any:
-        raise AssertionError("query captured for an unsampled span")
-
-    monkeypatch.setattr(es_family, "capture", must_not_run)
-    provider = TracerProvider(sampler=ALWAYS_OFF)
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-    exporter = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    instrumentation.instrument(
-        clients=["elasticsearch"],
-        tracer_provider=provider,
-        meter_provider=meter_provider,
-        backends=["otel"],
-    )
-    try:
-        await es.search(index="movies", query={"match": {"title": "x"}})
-    finally:
-        instrumentation.uninstrument()
-    assert finished(exporter) == []
-    assert [p.count for p in duration_points(metric_reader)] == [1]
 
 
 async def test_credentials_never_reach_a_span(
@@ -501,3 +461,119 @@ async def test_product_check_failure_is_an_error_span(
     [span] = finished(span_exporter)
     assert span.status.status_code is StatusCode.ERROR
     assert span.attributes["error.type"] == "UnsupportedProductError"
+
+
+# -- a failed call keeps the server's reason ------------------------------------------------------
+#: What Elasticsearch 8.x/9.x answers for a document whose field does not fit its mapping: the
+#: reason echoes the start of the offending value.
+MAPPING_ERROR = {
+    "error": {
+        "root_cause": [
+            {
+                "type": "document_parsing_exception",
+                "reason": "[1:8] failed to parse field [year] of type [long] in document with id "
+                "'1'. Preview of field's value: 'secret-value'",
+            }
+        ],
+        "type": "document_parsing_exception",
+        "reason": "[1:8] failed to parse field [year] of type [long] in document with id '1'. "
+        "Preview of field's value: 'secret-value'",
+        "caused_by": {
+            "type": "illegal_argument_exception",
+            "reason": 'For input string: "secret-value"',
+        },
+    },
+    "status": 400,
+}
+
+SCRUBBED_REASON = (
+    "document_parsing_exception: [1:8] failed to parse field [year] of type [long] "
+    "in document with id '?'"
+)
+
+
+async def test_elasticsearch_error_status_is_the_first_root_cause_scrubbed_of_values(
+    instrumented: Any, es: AsyncElasticsearch, span_exporter: Any, elasticsearch_server: Any
+) -> None:
+    instrumented()
+    elasticsearch_server.faults.add(path="/movies/_doc/1", status=400, body=MAPPING_ERROR)
+    with pytest.raises(BadRequestError) as raised:
+        await es.index(index="movies", id="1", document={"year": "secret-value"})
+    [span] = finished(span_exporter)
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.status.description == SCRUBBED_REASON
+    assert span.attributes["error.type"] == "400"
+    [event] = exception_events(span)
+    assert event.attributes["exception.type"] == "elasticsearch.BadRequestError"
+    assert event.attributes["exception.stacktrace"].startswith("Traceback")
+    assert "BadRequestError" in event.attributes["exception.stacktrace"]
+    # Nothing of the document reaches the span: not the status, not the exception event.
+    assert "secret-value" in str(raised.value)  # the application still sees all of it
+    assert "secret-value" not in json.dumps(span.to_json())
+
+
+async def test_raw_capture_keeps_the_server_reason_as_it_is(
+    instrumented: Any, es: AsyncElasticsearch, span_exporter: Any, elasticsearch_server: Any
+) -> None:
+    instrumented(capture_query="raw")
+    elasticsearch_server.faults.add(path="/movies/_doc/1", status=400, body=MAPPING_ERROR)
+    with pytest.raises(BadRequestError):
+        await es.index(index="movies", id="1", document={"year": "secret-value"})
+    [span] = finished(span_exporter)
+    assert span.status.description == (
+        "document_parsing_exception: " + MAPPING_ERROR["error"]["root_cause"][0]["reason"]
+    )
+    [event] = exception_events(span)
+    assert "secret-value" in event.attributes["exception.message"]
+
+
+async def test_missing_index_reason_and_missing_document(
+    instrumented: Any, es: AsyncElasticsearch, span_exporter: Any
+) -> None:
+    instrumented()
+    with pytest.raises(NotFoundError):
+        await es.search(index="nowhere", query={"match_all": {}})
+    with pytest.raises(NotFoundError):
+        await es.get(index="movies", id="42")
+    missing_index, missing_doc = finished(span_exporter)
+    assert missing_index.status.description == (
+        "index_not_found_exception: no such index [nowhere]"
+    )
+    assert missing_doc.status.description == "document not found"
+    assert all(len(exception_events(s)) == 1 for s in (missing_index, missing_doc))
+
+
+async def test_bulk_item_errors_give_the_first_item_reason(
+    instrumented: Any, es: AsyncElasticsearch, span_exporter: Any
+) -> None:
+    docs = [{"_index": "movies", "_id": str(i), "title": f"movie {i}"} for i in range(3)]
+    for doc in docs[:2]:
+        doc["_fail"] = "mapper_parsing_exception"
+    instrumented()
+    response = await es.bulk(
+        operations=[line for doc in docs for line in ({"index": {"_id": doc["_id"]}}, doc)],
+        index="movies",
+    )
+    assert response["errors"] is True
+    [span] = finished(span_exporter)
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["elasticsearch.bulk.failed_items"] == 2
+    assert span.status.description.startswith(
+        "2 bulk items failed; first: mapper_parsing_exception"
+    )
+    assert not [e for e in span.events if e.name == "exception"]  # no exception was raised
+
+
+async def test_transport_error_reason_is_the_exception_message(
+    instrumented: Any, span_exporter: Any, elasticsearch_server: Any
+) -> None:
+    instrumented()
+    elasticsearch_server.faults.add(path="/movies/_search", drop=True, times=10)
+    async with AsyncElasticsearch(elasticsearch_server.url, max_retries=0) as es:
+        with pytest.raises(Exception) as raised:
+            await es.search(index="movies")
+    [span] = finished(span_exporter)
+    assert span.attributes["error.type"] == type(raised.value).__qualname__
+    assert span.status.description and span.status.description != span.attributes["error.type"]
+    [event] = exception_events(span)
+    assert event.attributes["exception.type"].endswith(type(raised.value).__qualname__)
