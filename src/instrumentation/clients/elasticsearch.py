@@ -92,14 +92,12 @@ class NodeRecorder:
         op.server_port = port
         op.url = base_url + target
 
-    def set_db_statement(self, serialized_body: bytes) -> None:
-        return None
-
-    def set_db_response(self, status_code: int) -> None:
-        return None
-
-    def set_elastic_cloud_metadata(self, headers: Mapping[str, str]) -> None:
-        return None
+    # What the transport tells a span that we read elsewhere (query text from the request, the
+    # status and Cloud headers from the response). ``id``: a built-in that takes any one argument
+    # and never raises, so each of these calls costs no Python frame.
+    set_db_statement = staticmethod(id)
+    set_db_response = staticmethod(id)
+    set_elastic_cloud_metadata = staticmethod(id)
 
 
 class _Silent(NodeRecorder):
