@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 from opentelemetry import context, metrics, trace
 from opentelemetry.instrumentation.utils import (
     is_instrumentation_enabled,
@@ -37,6 +38,7 @@ def test_suppressed_agrees_with_is_instrumentation_enabled() -> None:
     assert _compat.suppressed() is False
 
 
+@pytest.mark.timeout(300)  # a Python process of its own (its limit: 60 s)
 def test_global_providers_read_as_the_public_api_sets_them() -> None:
     """In a fresh process: ``None`` until set, then the very provider the API returns."""
     script = textwrap.dedent(

@@ -94,6 +94,7 @@ def test_defaults_are_safe() -> None:
 
 
 # -- bad configuration never turns tracing off ----------------------------------------------------
+@pytest.mark.timeout(300)  # opentelemetry-instrument in a process of its own (its limit: 120 s)
 def test_bad_variable_under_opentelemetry_instrument_warns_and_traces_with_the_default(
     elasticsearch_server: Any,
 ) -> None:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from examples import demo
 
 
@@ -33,6 +34,7 @@ def test_demo_prints_the_trace_of_both_clients_on_the_stand_ins(monkeypatch) -> 
     assert "OTEL_EXPORTER_OTLP_ENDPOINT" in text
 
 
+@pytest.mark.timeout(300)  # a Python process of its own (its limit: 120 s)
 def test_make_demo_prints_no_authlib_deprecation_warning() -> None:
     """weaviate-client's authlib warns about itself on import; the demo filters that warning."""
     root = Path(__file__).resolve().parents[1]

@@ -91,7 +91,8 @@ def test_healthz_is_503_while_a_backend_is_not_ready(traced: None) -> None:
         assert response.json() == {"elasticsearch": True, "weaviate": False}
 
 
-def _wait_for_text(buffer: io.StringIO, text: str, timeout: float = 10.0) -> str:
+def _wait_for_text(buffer: io.StringIO, text: str, timeout: float = 60.0) -> str:
+    """Wait for ``text`` to be printed; ``timeout`` is room for a busy machine, not a speed limit."""
     deadline = time.monotonic() + timeout
     while text not in buffer.getvalue():
         if time.monotonic() > deadline:
@@ -100,6 +101,7 @@ def _wait_for_text(buffer: io.StringIO, text: str, timeout: float = 10.0) -> str
     return buffer.getvalue()
 
 
+@pytest.mark.timeout(300)
 def test_with_nothing_configured_each_transaction_is_printed_with_its_spans(
     traced: None,
 ) -> None:
@@ -170,7 +172,7 @@ def test_the_module_level_app_is_built_without_starting_anything() -> None:
     assert not hasattr(module.app.state, "stand_ins")
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(600)  # a process of its own: started, asked, stopped (each step bounded)
 def test_run_on_its_default_the_first_request_prints_its_trace_and_no_authlib_warning() -> None:
     """``python examples/fastapi-apm/app.py`` with nothing configured, then one curl."""
     with socket.socket() as probe:
@@ -201,15 +203,15 @@ def test_run_on_its_default_the_first_request_prints_its_trace_and_no_authlib_wa
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     try:
-        _wait_for_text(output, "Uvicorn running", timeout=60)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/search?q=alien", timeout=10) as r:
+        _wait_for_text(output, "Uvicorn running", timeout=180)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/search?q=alien", timeout=60) as r:
             assert r.status == 200
-        _wait_for_text(output, "APM transaction GET /search  HTTP 2xx", timeout=20)
-        _wait_for_text(output, "    span search movies  db/elasticsearch  ", timeout=5)
+        _wait_for_text(output, "APM transaction GET /search  HTTP 2xx")
+        _wait_for_text(output, "    span search movies  db/elasticsearch  ")
     finally:
         process.send_signal(signal.SIGINT)
         try:
-            process.wait(30)
+            process.wait(120)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()

@@ -8,7 +8,12 @@ import subprocess
 import sys
 from typing import Any
 
+import pytest
+
 from tests.support.opentelemetry_instrument import run_instrumented, run_instrumented_with_stderr
+
+#: Each test runs a Python process (its own limit: 120 s); pytest's is above it.
+pytestmark = pytest.mark.timeout(300)
 
 
 def test_opentelemetry_instrument_traces_async_elasticsearch(elasticsearch_server: Any) -> None:

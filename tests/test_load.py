@@ -22,6 +22,10 @@ from tests.support.audit import SpanAudit
 from tests.support.in_process import Gate, in_process_elasticsearch, use_gate
 from tests.support.telemetry import duration_points, status_of
 
+#: Bounded by the number of calls (and the gates: every call in flight before any returns), not
+#: by a clock; room for a loaded machine.
+pytestmark = pytest.mark.timeout(600)
+
 WORKERS = 10
 PER_WORKER = 1_000  # half Elasticsearch, half Weaviate: 10,000 operations in all
 

@@ -44,6 +44,10 @@ from instrumentation.clients import elasticsearch as es_client
 from tests.servers.apm_intake import close_apm_client
 from tests.support.in_process import in_process_elasticsearch, use_gate
 
+#: The work here is bounded by the number of calls, not by a clock: ~35 s on an idle machine, and as
+#: many times that as the machine is busy. Room for a loaded CI runner, not a limit on speed.
+pytestmark = pytest.mark.timeout(600)
+
 CORE_CALLS = 100_000
 CLIENT_CALLS = 2_000
 TRACED_WINDOW = 5_000

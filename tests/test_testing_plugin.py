@@ -12,6 +12,11 @@ import sys
 from pathlib import Path
 from typing import Any, List
 
+import pytest
+
+#: Each test runs pytest twice, in processes of their own (each limited to 120 s).
+pytestmark = pytest.mark.timeout(300)
+
 OUR_FIXTURES = (
     "search_span_exporter",
     "search_metric_reader",

@@ -17,6 +17,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 import instrumentation
 from tests.servers.elasticsearch import ElasticsearchStandIn
 from tests.servers.threaded import InThread
+from tests.support.in_flight import HELD_BACK
 from tests.support.telemetry import duration_points, exception_events, finished
 
 
@@ -283,7 +284,7 @@ async def test_timeout_is_error(
     instrumented: Any, elasticsearch_server: Any, span_exporter: Any, node_class: str
 ) -> None:
     instrumented()
-    elasticsearch_server.faults.add(path="_search", delay=2.0)
+    elasticsearch_server.faults.add(path="_search", delay=HELD_BACK)
     async with AsyncElasticsearch(
         elasticsearch_server.url, node_class=node_class, request_timeout=0.1, max_retries=0
     ) as es:
@@ -301,7 +302,7 @@ async def test_cancelled_call_ends_its_span_and_cancellation_propagates(
     span_exporter: Any,
 ) -> None:
     instrumented()
-    elasticsearch_server.faults.add(path="_search", delay=2.0)
+    elasticsearch_server.faults.add(path="_search", delay=HELD_BACK)
     with pytest.raises(asyncio.TimeoutError):
         await asyncio.wait_for(es.search(index="movies"), timeout=0.1)
     [span] = finished(span_exporter)

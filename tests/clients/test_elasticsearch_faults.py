@@ -40,7 +40,7 @@ from tests.servers.elasticsearch import ElasticsearchStandIn
 from tests.support.apm import ApmRecorder, apm_outcomes, expected_apm_outcomes
 from tests.support.audit import SpanAudit
 from tests.support.differential import Differential, plain_traced_plain
-from tests.support.in_flight import Arrivals, cancel_when, within
+from tests.support.in_flight import HELD_BACK, Arrivals, cancel_when, time_out_when
 from tests.support.telemetry import duration_points, status_of
 
 DOCS = [{"title": "Alien"}, {"title": "Heat"}, {"title": "Up"}]
@@ -144,7 +144,7 @@ async def _cancelled_search(es: AsyncElasticsearch, env: Env) -> Any:
 
 
 async def _timed_out_search(es: AsyncElasticsearch, env: Env) -> Any:
-    return await within(0.2, es.search(index="movies"))
+    return await time_out_when(env.in_flight(), es.search(index="movies"))
 
 
 async def _bulk_helper(es: AsyncElasticsearch, env: Env) -> Any:
@@ -219,7 +219,7 @@ CASES = [
         "read-timeout",
         _search,
         (("search movies", "ConnectionTimeout"),),
-        faults=({"path": "_search", "delay": 5.0},),
+        faults=({"path": "_search", "delay": HELD_BACK},),
         client={"request_timeout": 0.1, "max_retries": 0},
         attempts=1,
     ),

@@ -16,6 +16,7 @@ from opensearchpy import helpers as os_helpers
 from opentelemetry.trace import SpanKind, StatusCode
 
 import instrumentation
+from tests.support.in_flight import HELD_BACK
 from tests.support.telemetry import duration_points, finished
 
 
@@ -128,7 +129,7 @@ async def test_cancelled_call_ends_its_span_and_cancellation_propagates(
     instrumented: Any, elasticsearch_server: Any, opensearch: AsyncOpenSearch, span_exporter: Any
 ) -> None:
     instrumented()
-    elasticsearch_server.faults.add(path="_search", delay=2.0)
+    elasticsearch_server.faults.add(path="_search", delay=HELD_BACK)
     with pytest.raises(asyncio.TimeoutError):
         await asyncio.wait_for(opensearch.search(index="movies"), timeout=0.1)
     [span] = finished(span_exporter)

@@ -28,7 +28,7 @@ from tests.servers.weaviate_rest import WeaviateStandIn, connect_async_client
 from tests.support.apm import ApmRecorder, apm_outcomes, expected_apm_outcomes
 from tests.support.audit import SpanAudit
 from tests.support.differential import Differential, plain_traced_plain
-from tests.support.in_flight import Arrivals, cancel_when, within
+from tests.support.in_flight import HELD_BACK, Arrivals, cancel_when, time_out_when
 from tests.support.telemetry import duration_points, status_of
 from tests.support.weaviate import FastAsyncio
 
@@ -108,11 +108,11 @@ async def _cancelled_insert(client: Any, env: Env) -> Any:
 
 
 async def _timed_out_fetch(client: Any, env: Env) -> Any:
-    return await within(0.1, _fetch(client, env))
+    return await time_out_when(env.in_flight("grpc"), _fetch(client, env))
 
 
 async def _timed_out_insert(client: Any, env: Env) -> Any:
-    return await within(0.1, _insert(client, env))
+    return await time_out_when(env.in_flight("rest"), _insert(client, env))
 
 
 async def _fetch_then_server_gone(client: Any, env: Env) -> Any:
@@ -186,7 +186,7 @@ CASES = [
         "grpc-deadline-exceeded-for-real",
         _fetch,
         (("fetch_objects Movie", "DEADLINE_EXCEEDED"),),
-        faults=(("delay", ("Search", 5.0), {}),),
+        faults=(("delay", ("Search", HELD_BACK), {}),),
         client={"additional_config": AdditionalConfig(timeout=Timeout(query=0.2))},
     ),
     Case(
@@ -208,25 +208,25 @@ CASES = [
         "grpc-cancelled-in-flight",
         _cancelled_fetch,
         (("fetch_objects Movie", "CancelledError"),),
-        faults=(("delay", ("Search", 5.0), {}),),
+        faults=(("delay", ("Search", HELD_BACK), {}),),
     ),
     Case(
         "rest-cancelled-in-flight",
         _cancelled_insert,
         (("insert Movie", "CancelledError"),),
-        faults=(("delay", (r"^/v1/objects$", 5.0), {}),),
+        faults=(("delay", (r"^/v1/objects$", HELD_BACK), {}),),
     ),
     Case(
         "grpc-asyncio-timeout-in-flight",
         _timed_out_fetch,
         (("fetch_objects Movie", "CancelledError"),),
-        faults=(("delay", ("Search", 5.0), {}),),
+        faults=(("delay", ("Search", HELD_BACK), {}),),
     ),
     Case(
         "rest-asyncio-timeout-in-flight",
         _timed_out_insert,
         (("insert Movie", "CancelledError"),),
-        faults=(("delay", (r"^/v1/objects$", 5.0), {}),),
+        faults=(("delay", (r"^/v1/objects$", HELD_BACK), {}),),
     ),
     Case(
         "grpc-server-gone-mid-session",

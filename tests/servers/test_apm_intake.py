@@ -143,7 +143,9 @@ async def test_empty_gzip_body_is_what_a_forced_flush_with_nothing_queued_sends(
 
 
 async def test_wait_for_times_out_with_a_clear_message(intake: ApmIntake) -> None:
-    async with httpx.AsyncClient() as http:
+    # Nothing can make the predicate true (no agent, no other request): the wait must time out,
+    # and a busy machine only makes that later. The posts get room for a busy machine too.
+    async with httpx.AsyncClient(timeout=60) as http:
         await http.post(intake.url + "/intake/v2/events", content=ndjson({"metadata": METADATA}))
         await http.post(
             intake.url + "/intake/v2/events",

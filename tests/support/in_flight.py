@@ -2,13 +2,19 @@
 
 The stand-ins log every request they receive; ``Arrivals`` in place of such a log lets a test
 *await* "the request has arrived" instead of sleeping for it, and ``cancel_when`` cancels the call
-at that moment.
+at that moment, ``time_out_when`` makes the application's ``asyncio`` deadline expire then. Neither
+depends on how fast the machine is: a busy one only takes longer to get there.
 """
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any, Awaitable
+
+#: Seconds a stand-in holds back an answer that must never come in time: longer than any timeout
+#: of the suite, so only the client's own deadline or the application ends the call, however busy
+#: the machine. The stand-ins cut it short when they stop (or the client hangs up).
+HELD_BACK = 300.0
 
 
 async def within(seconds: float, awaitable: Awaitable[Any]) -> Any:
@@ -18,6 +24,32 @@ async def within(seconds: float, awaitable: Awaitable[Any]) -> Any:
         return await asyncio.wait_for(awaitable, seconds)
     async with timeout(seconds):
         return await awaitable
+
+
+async def time_out_when(event: asyncio.Event, awaitable: Awaitable[Any]) -> Any:
+    """``within``, with the deadline expiring once ``event`` is set (the call is in flight).
+
+    On Python 3.11+ this is ``asyncio.timeout`` itself, rescheduled to "now" when ``event`` is set;
+    before, ``asyncio.wait_for``'s own outcome: the call cancelled, ``asyncio.TimeoutError``.
+    """
+    timeout = getattr(asyncio, "timeout", None)
+    loop = asyncio.get_running_loop()
+    if timeout is None:  # pragma: no cover - Python < 3.11
+        try:
+            return await cancel_when(event, awaitable)
+        except asyncio.CancelledError:
+            raise asyncio.TimeoutError() from None
+    async with timeout(None) as deadline:
+
+        async def expire() -> None:
+            await event.wait()
+            deadline.reschedule(loop.time())
+
+        expiry = asyncio.ensure_future(expire())
+        try:
+            return await awaitable
+        finally:
+            expiry.cancel()
 
 
 async def cancel_when(event: asyncio.Event, awaitable: Awaitable[Any]) -> Any:

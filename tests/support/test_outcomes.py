@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.in_flight import cancel_when, within
+from tests.support.in_flight import cancel_when, time_out_when, within
 from tests.support.outcomes import normalise, outcome_of
 
 
@@ -78,3 +78,5 @@ async def test_cancellation_and_timeouts_are_outcomes() -> None:
     assert cancelled.raised and isinstance(cancelled.value, asyncio.CancelledError)
     timed_out = await outcome_of(lambda: within(0.01, never.wait()))
     assert timed_out.raised and isinstance(timed_out.value, asyncio.TimeoutError)
+    in_flight_timeout = await outcome_of(lambda: time_out_when(in_flight, never.wait()))
+    assert in_flight_timeout.picture == timed_out.picture
