@@ -12,7 +12,16 @@ process (the APM agent's sending thread and gRPC's threads included), none of th
 Protocol (the runner drives it): ``python -m benchmarks.client '<json spec>'`` prints
 ``{"ready": ...}`` once warmed up, then answers one JSON command per stdin line with one JSON line:
 ``block`` (calls, in transactions when the configuration has an APM agent), ``memory``
-(checkpoints over many calls), ``summary`` (what the recorded spans look like) and ``quit``.
+(checkpoints over many calls), ``summary`` (what the recorded spans look like), ``collect`` (a full
+garbage collection) and ``quit``.
+
+The spec's optional ``options`` (used by ``benchmarks.callgrind``): ``apm_settings``, extra
+``elasticapm.Client`` settings; ``apm_transport``: ``"loopback"`` (default, to the stand-in
+intake) or ``"inprocess"`` (``benchmarks.apm_sink``: the agent's network answered in-process);
+``es_transport``: ``"loopback"`` (default) or ``"inprocess"`` (``benchmarks.es_replay``: the
+stand-in's answers replayed by a server in this process's own event loop);
+``stretch_housekeeping``: see :func:`stretch_housekeeping`; ``freeze_loop_clock``: see
+:func:`freeze_clock`.
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ import sys
 import time
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence, TextIO
 
+from benchmarks import standins
 from benchmarks.workloads import (
     ES_INDEX,
     ES_QUERY,
@@ -82,9 +92,14 @@ def _dropping_exporter() -> Any:
     return DroppingExporter()
 
 
-def set_up(cfg: Config, client: str, servers: Dict[str, Any]) -> Recorders:
+def set_up(
+    cfg: Config, client: str, servers: Dict[str, Any], options: Optional[Dict[str, Any]] = None
+) -> Recorders:
     """Install exactly what ``cfg`` says, before any client object exists."""
+    options = options or {}
     recorders = Recorders()
+    if options.get("stretch_housekeeping"):
+        stretch_housekeeping()
     if not cfg.es_spans:
         os.environ["OTEL_PYTHON_INSTRUMENTATION_ELASTICSEARCH_ENABLED"] = "false"
     if cfg.tracer != "none":
@@ -105,14 +120,15 @@ def set_up(cfg: Config, client: str, servers: Dict[str, Any]) -> Recorders:
             recorders.metric_reader = InMemoryMetricReader()
             metrics.set_meter_provider(MeterProvider(metric_readers=[recorders.metric_reader]))
     if cfg.apm != "none":
-        from tests.servers.apm_intake import make_apm_client
-
-        recorders.apm = make_apm_client(
-            servers["apm"],
-            service_name="benchmark",
-            api_request_time="10s",  # the agent's default; each block ends with an explicit flush
-            instrument=cfg.apm == "agent",
-        )
+        settings: Dict[str, Any] = {
+            "service_name": "benchmark",
+            "api_request_time": "10s",  # the agent's default; each block ends with an explicit flush
+            "instrument": cfg.apm == "agent",
+        }
+        if options.get("apm_transport") == "inprocess":
+            settings["transport_class"] = "benchmarks.apm_sink.InProcessTransport"
+        settings.update(options.get("apm_settings") or {})
+        recorders.apm = standins.module("apm").make_apm_client(servers["apm"], **settings)
     if cfg.ours:
         import instrumentation
 
@@ -122,18 +138,54 @@ def set_up(cfg: Config, client: str, servers: Dict[str, Any]) -> Recorders:
     return recorders
 
 
+def stretch_housekeeping() -> None:
+    """Wall-clock housekeeping made as rare per call as at native speed (for callgrind).
+
+    aiohttp's connector (the Elasticsearch client's) looks for closed transports every 2 s on
+    Python < 3.12.8. Natively that is once in thousands of calls; under callgrind's slowdown, once
+    every few dozen, and more often the busier the machine: it added up to several thousand
+    instructions a call, varying from run to run.
+    """
+    import aiohttp.connector
+
+    aiohttp.connector.BaseConnector._cleanup_closed_period = 600.0
+
+
+def freeze_clock(loop: asyncio.AbstractEventLoop) -> None:
+    """The event loop's clock stopped for the life of the process (for callgrind, Elasticsearch).
+
+    Timers are scheduled on ``loop.time()``; where they land in the loop's heap, how many cancelled
+    ones pile up behind a live one and when one fires all follow the wall clock, which under
+    callgrind runs ~50x slower than the code, and slower still on a busy machine: identical runs
+    differed by thousands of instructions a call. With the clock stopped no timer ever falls due
+    (at native speed, none of the client's would within a block either: they are timeouts and
+    keep-alive checks of seconds) and the loop's work depends on the calls alone. Only for code
+    that never waits on a timer: ``asyncio.sleep(0.1)`` would never return.
+    """
+    stopped = loop.time()
+    loop.time = lambda: stopped  # type: ignore[method-assign]
+
+
 def patch_through(client: str) -> None:
     """Our patch table for ``client``, each row's wrapper replaced by one that only calls through:
     what wrapt costs on the same functions, the floor of any wrapt-based instrumentation."""
     import importlib
 
-    from instrumentation._core import CLIENT_MODULES
     from instrumentation._patching import Patch, Patcher
+
+    try:  # the registry; before the redesign, the core's own table
+        from instrumentation._registry import CLIENTS
+
+        module = CLIENTS[client].module
+    except ImportError:
+        from instrumentation._core import CLIENT_MODULES  # type: ignore[attr-defined]
+
+        module = CLIENT_MODULES[client]
 
     def through(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         return wrapped(*args, **kwargs)
 
-    table = importlib.import_module(CLIENT_MODULES[client]).PATCHES
+    table = importlib.import_module(module).PATCHES
     Patcher().apply(tuple(Patch(row.module, row.path, through) for row in table))
 
 
@@ -228,7 +280,19 @@ def summary(recorders: Recorders) -> Dict[str, Any]:
             for scope in resource_metrics.scope_metrics:
                 names.extend(metric.name for metric in scope.metrics)
         result["metrics"] = sorted(set(names))
+    if recorders.apm is not None and "apm_sink" in type(recorders.apm._transport).__module__:
+        from benchmarks import apm_sink
+
+        result["apm_sent"] = apm_sink.sent()
     return result
+
+
+def _instrumentation_file() -> Optional[str]:
+    """Where ``instrumentation`` is imported from in this process (without importing it)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("instrumentation")
+    return spec.origin if spec is not None else None
 
 
 class Workload:
@@ -237,12 +301,21 @@ class Workload:
     def __init__(self) -> None:
         self.calls: Dict[str, Call] = {}
         self._close: Optional[Callable[[], Awaitable[Any]]] = None
+        self._replay: Any = None
 
-    async def open(self, client: str, servers: Dict[str, Any]) -> None:
+    async def open(
+        self, client: str, servers: Dict[str, Any], options: Optional[Dict[str, Any]] = None
+    ) -> None:
         if client == "elasticsearch":
             from elasticsearch import AsyncElasticsearch
 
-            es = AsyncElasticsearch(servers["elasticsearch"])
+            url = servers["elasticsearch"]
+            if (options or {}).get("es_transport") == "inprocess":
+                from benchmarks.es_replay import ReplayServer
+
+                self._replay = ReplayServer(url)
+                url = await self._replay.start()
+            es = AsyncElasticsearch(url)
             self._close = es.close
 
             async def search() -> Any:
@@ -251,7 +324,7 @@ class Workload:
             self.calls = {"search": search}
             return
 
-        from tests.servers.weaviate_rest import connect_async_client
+        connect_async_client = standins.module("weaviate").connect_async_client
 
         weaviate_client = await connect_async_client(WeaviateAddress(**servers["weaviate"]))  # type: ignore[arg-type]
         self._close = weaviate_client.close
@@ -272,6 +345,16 @@ class Workload:
     async def close(self) -> None:
         if self._close is not None:
             await self._close()
+        if self._replay is not None:
+            await self._replay.close()
+
+    def stats(self) -> Dict[str, Any]:
+        """With Elasticsearch answered in-process: requests answered, and forwarded to the stand-in."""
+        if self._replay is None:
+            return {}
+        return {
+            "es_replay": {"requests": self._replay.requests, "forwarded": self._replay.forwarded}
+        }
 
 
 def floored(calls: Dict[str, Call]) -> Dict[str, Call]:
@@ -312,10 +395,12 @@ def floored(calls: Dict[str, Call]) -> Dict[str, Call]:
 
 def serve(spec: Dict[str, Any], out: TextIO) -> None:
     cfg = config(spec["client"], spec["config"])
-    recorders = set_up(cfg, spec["client"], spec["servers"])
+    recorders = set_up(cfg, spec["client"], spec["servers"], spec.get("options"))
     loop = asyncio.new_event_loop()
+    if (spec.get("options") or {}).get("freeze_loop_clock"):
+        freeze_clock(loop)
     workload = Workload()
-    loop.run_until_complete(workload.open(spec["client"], spec["servers"]))
+    loop.run_until_complete(workload.open(spec["client"], spec["servers"], spec.get("options")))
     if cfg.floor == "sdk":
         workload.calls = floored(workload.calls)
     for call in workload.calls.values():
@@ -327,7 +412,7 @@ def serve(spec: Dict[str, Any], out: TextIO) -> None:
         out.write(json.dumps(message) + "\n")
         out.flush()
 
-    reply({"ready": True, "pid": os.getpid()})
+    reply({"ready": True, "pid": os.getpid(), "instrumentation": _instrumentation_file()})
     for line in sys.stdin:
         command = json.loads(line)
         kind = command["cmd"]
@@ -352,15 +437,15 @@ def serve(spec: Dict[str, Any], out: TextIO) -> None:
                 )
             )
         elif kind == "summary":
-            reply(summary(recorders))
+            reply({**summary(recorders), **workload.stats()})
+        elif kind == "collect":  # a full collection, so the next block starts from the same state
+            reply({"collected": gc.collect()})
         elif kind == "quit":
             break
     loop.run_until_complete(workload.close())
     loop.close()
     if recorders.apm is not None:
-        from tests.servers.apm_intake import close_apm_client
-
-        close_apm_client(recorders.apm)
+        standins.module("apm").close_apm_client(recorders.apm)
     reply({"done": True})
 
 

@@ -78,10 +78,12 @@ class Process:
         log_name: str,
         prefix: Sequence[str] = (),
         env: Optional[Dict[str, str]] = None,
+        inherit_env: bool = True,
     ) -> None:
         LOGS.mkdir(parents=True, exist_ok=True)
         self.log = open(LOGS / f"{log_name}.log", "w")
-        env = dict(os.environ, PYTHONWARNINGS="ignore", **(env or {}))
+        # ``env`` adds to this process's environment, or replaces it (``inherit_env=False``).
+        env = dict(os.environ if inherit_env else {}, PYTHONWARNINGS="ignore", **(env or {}))
         self.proc = subprocess.Popen(
             [*prefix, _python(), *args],
             cwd=ROOT,
@@ -142,13 +144,18 @@ class Worker(Process):
         prefix: Sequence[str] = (),
         log_name: Optional[str] = None,
         env: Optional[Dict[str, str]] = None,
+        options: Optional[Dict[str, Any]] = None,
+        inherit_env: bool = True,
     ) -> None:
         spec = {"client": client, "config": cfg.name, "servers": servers, "warmup": warmup}
+        if options:
+            spec["options"] = options
         super().__init__(
             ["-m", "benchmarks.client", json.dumps(spec)],
             log_name or f"{client}-{cfg.name}",
             prefix,
             env,
+            inherit_env,
         )
         self.cfg = cfg
 

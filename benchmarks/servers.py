@@ -19,11 +19,7 @@ import json
 import sys
 from typing import Any, Dict
 
-from tests.servers.apm_intake import ApmIntake
-from tests.servers.elasticsearch import ElasticsearchStandIn
-from tests.servers.threaded import InThread
-from tests.servers.weaviate_rest import WeaviateStandIn
-
+from benchmarks.standins import module
 from benchmarks.workloads import (
     ES_DOCUMENTS,
     ES_INDEX,
@@ -31,6 +27,11 @@ from benchmarks.workloads import (
     WeaviateAddress,
     seed_objects,
 )
+
+InThread = module("threaded").InThread
+ApmIntake = module("apm").ApmIntake
+ElasticsearchStandIn = module("elasticsearch").ElasticsearchStandIn
+WeaviateStandIn = module("weaviate").WeaviateStandIn
 
 
 async def _seed_elasticsearch(url: str) -> None:
@@ -44,9 +45,8 @@ async def _seed_elasticsearch(url: str) -> None:
 
 async def _seed_weaviate(address: WeaviateAddress) -> None:
     import weaviate.classes as wvc
-    from tests.servers.weaviate_rest import connect_async_client
 
-    client = await connect_async_client(address)  # type: ignore[arg-type]
+    client = await module("weaviate").connect_async_client(address)  # type: ignore[arg-type]
     async with client:
         collection = await client.collections.create(
             WEAVIATE_COLLECTION,
@@ -58,7 +58,7 @@ async def _seed_weaviate(address: WeaviateAddress) -> None:
         await collection.data.insert_many(seed_objects())
 
 
-def _stats(es: ElasticsearchStandIn, wv: WeaviateStandIn, apm: ApmIntake) -> Dict[str, Any]:
+def _stats(es: Any, wv: Any, apm: Any) -> Dict[str, Any]:
     with apm._cond:
         spans = list(apm.spans)
         transactions = len(apm.transactions)

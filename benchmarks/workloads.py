@@ -303,6 +303,25 @@ PRECISE_CONFIGS: Dict[str, Tuple[str, ...]] = {
 }
 
 
+#: What ``benchmarks.callgrind`` counts besides ``PRECISE_CONFIGS``: a sampled, recording span
+#: (ours with a MeterProvider, the SDK floors of a bare recording span with and without the
+#: histogram, and, for Elasticsearch, elasticsearch-py's own span under a recording SDK), and the
+#: Elastic APM agent (its transactions alone, ours through the APM backend, and for Elasticsearch
+#: the agent's own spans; it has no Weaviate instrumentation).
+CALLGRIND_EXTRA_CONFIGS: Dict[str, Tuple[str, ...]] = {
+    "elasticsearch": (
+        "ours-otel",
+        FLOOR_RECORDING,
+        FLOOR_SPAN,
+        "es-recording",
+        APM_REFERENCE,
+        "apm-agent",
+        "ours-apm",
+    ),
+    "weaviate": ("ours-otel", FLOOR_RECORDING, FLOOR_SPAN, APM_REFERENCE, "ours-apm"),
+}
+
+
 def config(client: str, name: str) -> Config:
     for candidate in CONFIGS[client]:
         if candidate.name == name:
