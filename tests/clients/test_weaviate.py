@@ -27,7 +27,12 @@ from weaviate.exceptions import (
 
 import instrumentation
 from tests.servers.weaviate_rest import connect_async_client
-from tests.support.telemetry import duration_points, exception_events, finished
+from tests.support.telemetry import (
+    duration_points,
+    exception_events,
+    exported_text,
+    finished,
+)
 from tests.support.weaviate import FastAsyncio
 
 PROPS = [
@@ -369,7 +374,7 @@ async def test_raw_capture_records_query_strings_but_never_vectors(
         "concepts": ["space", "horror"],
         "prompt": "Describe {title}",
     }
-    assert "0.25" not in hybrid.to_json()
+    assert "0.25" not in exported_text(hybrid)
 
 
 async def test_no_secrets_or_object_data_in_any_exported_span(
@@ -389,7 +394,7 @@ async def test_no_secrets_or_object_data_in_any_exported_span(
         await movies.query.near_text(["secret concept"])
         await movies.generate.fetch_objects(single_prompt="secret prompt")
         await movies.query.near_vector([0.125, 0.5])
-    exported = "\n".join(span.to_json() for span in finished(span_exporter))
+    exported = exported_text(*finished(span_exporter))
     for secret in (
         "sk-very-secret",
         "wv-api-key-secret",

@@ -19,6 +19,7 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Awaitable, Callable, Dict, List, Optional, Tuple
 
+import grpc
 import pytest
 import weaviate
 import weaviate.classes as wvc
@@ -372,7 +373,19 @@ async def _fetch_then_gone(client: Any, env: WvEnv) -> Any:
     await _fetch(client, env)
     assert env.grpc is not None
     await env.grpc.gone()
+    await _channel_saw_its_connection_go(client)
     return await _fetch(client, env)
+
+
+async def _channel_saw_its_connection_go(client: Any) -> None:
+    """Wait until the client's gRPC channel has left READY (it saw the reset): the next call then
+    finds the node gone (connection refused) however busy the machine, instead of racing the reset
+    on the old connection (connection reset by peer) in some runs only."""
+    channel = client._connection._grpc_channel
+    state = channel.get_state()
+    while state is grpc.ChannelConnectivity.READY:
+        await channel.wait_for_state_change(state)
+        state = channel.get_state()
 
 
 async def _insert_then_gone(client: Any, env: WvEnv) -> Any:

@@ -30,7 +30,12 @@ from weaviate.exceptions import UnexpectedStatusCodeError, WeaviateQueryError
 from tests.real import support
 from tests.real.support import weaviate_client_for
 from tests.support.differential import plain_traced_plain
-from tests.support.telemetry import duration_points, exception_events, finished
+from tests.support.telemetry import (
+    duration_points,
+    exception_events,
+    exported_text,
+    finished,
+)
 
 PROPS = [
     wvc.config.Property(name="title", data_type=wvc.config.DataType.TEXT),
@@ -362,7 +367,7 @@ async def test_raw_capture_records_query_strings_but_never_vectors(
     hybrid, bm25 = finished(span_exporter)
     assert json.loads(hybrid.attributes["db.query.text"]) == {"query": "alien queen"}
     assert json.loads(bm25.attributes["db.query.text"]) == {"query": "heat"}
-    assert "0.25" not in hybrid.to_json()
+    assert "0.25" not in exported_text(hybrid)
 
 
 async def test_no_object_data_or_query_text_in_any_exported_span(
@@ -381,7 +386,7 @@ async def test_no_object_data_or_query_text_in_any_exported_span(
     await movies.query.hybrid("secret query text", vector=[0.125, 0.5])
     await movies.query.bm25("secret bm25 text")
     await movies.query.near_vector([0.125, 0.5])
-    exported = "\n".join(span.to_json() for span in finished(span_exporter))
+    exported = exported_text(*finished(span_exporter))
     for secret in (
         "Private Title",
         "4242",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, List, Optional
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -9,6 +10,18 @@ from opentelemetry.trace import StatusCode
 
 #: The metric every database call records one point of.
 DURATION_METRIC = "db.client.operation.duration"
+#: Fields of an exported span drawn at random or read off the clock, whatever the application did.
+_RANDOM_OR_CLOCK = frozenset(
+    {
+        "trace_id",
+        "span_id",
+        "parent_id",
+        "start_time",
+        "end_time",
+        "timestamp",
+        "service.instance.id",
+    }
+)
 
 
 def finished(exporter: Any) -> List[Any]:
@@ -45,3 +58,18 @@ def status_of(span: ReadableSpan) -> Optional[str]:
 def exception_events(span: Any) -> List[Any]:
     """The span's ``exception`` events (one when an exception passed through the call)."""
     return [event for event in span.events if event.name == "exception"]
+
+
+def exported_text(*spans: Any) -> str:
+    """The spans as exported (``to_json``), without their ids, times and the SDK's random
+    ``service.instance.id``: digits drawn at random or off the clock match any short literal a test
+    looks for now and then (``"0.25"`` is in ``"...T08:02:10.252441Z"`` one run in a thousand)."""
+
+    def kept(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: kept(v) for k, v in value.items() if k not in _RANDOM_OR_CLOCK}
+        if isinstance(value, list):
+            return [kept(item) for item in value]
+        return value
+
+    return "\n".join(json.dumps(kept(json.loads(span.to_json())), indent=4) for span in spans)
