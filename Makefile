@@ -1,14 +1,16 @@
 # Every target creates what it needs from nothing: .venv (newest clients) and, for the tests,
-# .venv-es8 (the newest elasticsearch 8.x, the other attribute generation users run).
+# .venv-es8 (the newest elasticsearch 8.x, the other attribute generation users run) and .venv-os2
+# (the newest opensearch-py 2.x).
 PYTHON ?= python3
 VENV := .venv
 VENV_ES8 := .venv-es8
+VENV_OS2 := .venv-os2
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 ES_TESTS := tests/clients/test_elasticsearch.py tests/clients/test_elasticsearch_helpers.py \
 	tests/backends/test_otel.py tests/test_instrumentors.py tests/servers/test_elasticsearch.py
 
-.PHONY: demo test test-es8 lint docs bench clean real-servers stop-real-servers
+.PHONY: demo test test-es8 test-os2 lint docs bench clean real-servers stop-real-servers
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +24,12 @@ $(VENV_ES8)/.installed: pyproject.toml
 	$(VENV_ES8)/bin/pip install -q -e '.[dev]' 'elasticsearch[async]>=8.13,<9'
 	touch $@
 
+$(VENV_OS2)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV_OS2)
+	$(VENV_OS2)/bin/pip install -q --upgrade pip
+	$(VENV_OS2)/bin/pip install -q -e '.[dev]' 'opensearch-py[async]>=2.4,<3'
+	touch $@
+
 demo: $(VENV)/.installed
 	$(VENV)/bin/python -m examples.demo
 
@@ -29,12 +37,17 @@ demo: $(VENV)/.installed
 # starts the real servers (python -m tests.real.servers start), runs pytest tests/real and stops
 # them, also on failure. Without Java or Go it prints one line saying the real tier was skipped,
 # unless REAL_SERVERS_REQUIRED=1 (.ci/run), where that fails. See docs/real-servers.md.
-test: $(VENV)/.installed test-es8
+test: $(VENV)/.installed test-es8 test-os2
 	$(VENV)/bin/pytest -q --ignore=tests/real
 	$(VENV)/bin/python -m tests.real.support make-test -q
 
 test-es8: $(VENV_ES8)/.installed
 	$(VENV_ES8)/bin/pytest -q $(ES_TESTS)
+
+# opensearch-py 2.x (the newest 2.x) beside the 3.x of .venv: the OpenSearch client module's tests.
+test-os2: $(VENV_OS2)/.installed
+	$(VENV_OS2)/bin/pytest -q tests/clients/test_opensearch.py \
+		tests/test_propagation.py::test_opensearch_requests_carry_the_call_span
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check src tests examples benchmarks
@@ -61,7 +74,7 @@ stop-real-servers:
 	$(VENV)/bin/python -m tests.real.servers stop
 
 clean:
-	rm -rf $(VENV) $(VENV_ES8) .pytest_cache .mypy_cache .ruff_cache site
+	rm -rf $(VENV) $(VENV_ES8) $(VENV_OS2) .pytest_cache .mypy_cache .ruff_cache site
 
 # Local servers to try the instrumentation on (docs/getting-started.md): the real ones when they can
 # be had (tests/real/servers.py), else the loopback stand-ins of tests/servers, in the foreground

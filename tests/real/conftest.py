@@ -79,6 +79,14 @@ def real_weaviate(real_servers: support.RealServers) -> support.Weaviate:
     return real_servers.weaviate
 
 
+@pytest.fixture(scope="session")
+def real_os(real_servers: support.RealServers) -> support.OpenSearch:
+    if real_servers.opensearch is None:
+        _unavailable("opensearch")
+    assert real_servers.opensearch is not None
+    return real_servers.opensearch
+
+
 # -- Elasticsearch --------------------------------------------------------------------------------
 @pytest.fixture
 def new_index(real_es: support.Elasticsearch) -> Iterator[Callable[..., str]]:

@@ -84,9 +84,15 @@ class Weaviate:
 
 
 @dataclass
+class OpenSearch(Elasticsearch):
+    """A real OpenSearch node: the same REST shape as Elasticsearch."""
+
+
+@dataclass
 class RealServers:
     elasticsearch: Optional[Elasticsearch] = None
     weaviate: Optional[Weaviate] = None
+    opensearch: Optional[OpenSearch] = None
     #: why a server could not be had, by name
     problems: Dict[str, str] = field(default_factory=dict)
     #: (module, run dir) of the servers this process started, to stop at the end
@@ -132,7 +138,18 @@ def probe_weaviate(http_url: str, grpc_port: int, source: str) -> Weaviate:
     return Weaviate(http_url, grpc_port, str((meta or {}).get("version", "?")), source)
 
 
+def probe_opensearch(url: str, source: str) -> OpenSearch:
+    found = probe_elasticsearch(url, source)
+    return OpenSearch(found.url, found.version, source)
+
+
 def _from_env(servers: RealServers) -> None:
+    os_url = os.environ.get("OPENSEARCH_URL")
+    if os_url:
+        try:
+            servers.opensearch = probe_opensearch(os_url, "OPENSEARCH_URL")
+        except RuntimeError as exc:
+            servers.problems["opensearch"] = str(exc)
     es_url = os.environ.get("ELASTICSEARCH_URL")
     if es_url:
         try:
@@ -160,6 +177,12 @@ def _from_servers_json(servers: RealServers) -> None:
                 servers.elasticsearch = probe_elasticsearch(info["elasticsearch"], source)
             except RuntimeError:
                 pass  # stale: started below
+    if servers.opensearch is None and "opensearch" not in servers.problems:
+        if info.get("opensearch"):
+            try:
+                servers.opensearch = probe_opensearch(info["opensearch"], source)
+            except RuntimeError:
+                pass
     if servers.weaviate is None and "weaviate" not in servers.problems:
         if info.get("weaviate_http") and info.get("weaviate_grpc_port"):
             try:
@@ -178,7 +201,7 @@ def _start_missing(servers: RealServers) -> None:
 
     modules = {name: module for name, module, _ in orchestrator.SERVERS}
     run = BASE / f"pytest-{os.getpid()}"
-    for name in ("weaviate", "elasticsearch"):
+    for name in ("weaviate", "elasticsearch", "opensearch"):
         if getattr(servers, name) is not None or name in servers.problems:
             continue
         began = time.monotonic()
@@ -198,6 +221,10 @@ def _start_missing(servers: RealServers) -> None:
             servers.elasticsearch = Elasticsearch(
                 info["elasticsearch"], str(info.get("elasticsearch_version", "?")), "started"
             )
+        elif name == "opensearch":
+            servers.opensearch = OpenSearch(
+                info["opensearch"], str(info.get("opensearch_version", "?")), "started"
+            )
         else:
             servers.weaviate = Weaviate(
                 info["weaviate_http"],
@@ -216,7 +243,7 @@ def stop_started(servers: RealServers) -> None:
             print(f"[real tier] stop failed: {exc}", file=sys.stderr)
         if not servers.started and run.name.startswith("pytest-"):
             shutil.rmtree(run, ignore_errors=True)  # the session's own state, logs and data
-    for name in ("elasticsearch", "weaviate"):
+    for name in ("elasticsearch", "weaviate", "opensearch"):
         server = getattr(servers, name)
         if server is not None and server.source == "started":
             setattr(servers, name, None)
@@ -230,7 +257,7 @@ def acquire(start: bool = True) -> RealServers:
         _start_missing(servers)
         if servers.started:
             atexit.register(stop_started, servers)
-    for name in ("elasticsearch", "weaviate"):
+    for name in ("elasticsearch", "weaviate", "opensearch"):
         if getattr(servers, name) is None and name not in servers.problems:
             servers.problems[name] = f"no real {name} (auto-start is off: REAL_SERVERS_START=0)"
     return servers

@@ -1,0 +1,240 @@
+"""AsyncOpenSearch against a real OpenSearch node: the Elasticsearch scenario matrix, the real
+errors in the differential form, and trace context on the wire through the fault proxy."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import uuid
+from typing import Any, AsyncIterator, Callable, Iterator, List
+
+import pytest
+from opensearchpy import AsyncOpenSearch, ConflictError, NotFoundError, RequestError
+from opensearchpy import helpers as os_helpers
+from opentelemetry.trace import SpanKind, StatusCode
+
+from tests.real import support
+from tests.real.fault_proxy import FaultProxy
+from tests.support.differential import plain_traced_plain
+from tests.support.telemetry import duration_points, exception_events, finished
+
+
+def one(exporter: Any) -> Any:
+    [span] = finished(exporter)
+    return span
+
+
+@pytest.fixture
+def new_index(real_os: support.OpenSearch) -> Iterator[Callable[[], str]]:
+    names: List[str] = []
+
+    def make() -> str:
+        name = f"os-{uuid.uuid4().hex[:12]}"
+        names.append(name)
+        return name
+
+    yield make
+    for name in names:
+        support.http("DELETE", f"{real_os.url}/{name}?ignore_unavailable=true")
+
+
+@pytest.fixture
+def index(new_index: Callable[[], str], real_os: support.OpenSearch) -> str:
+    name = new_index()
+    support.http(
+        "PUT",
+        f"{real_os.url}/{name}",
+        {
+            "settings": {"number_of_shards": 1, "number_of_replicas": 0},
+            "mappings": {"properties": {"title": {"type": "text"}, "n": {"type": "long"}}},
+        },
+    )
+    return name
+
+
+@pytest.fixture
+async def client(real_os: support.OpenSearch) -> AsyncIterator[AsyncOpenSearch]:
+    opensearch = AsyncOpenSearch([real_os.url])
+    try:
+        yield opensearch
+    finally:
+        await opensearch.close()
+
+
+def _client(url: str) -> Callable[[], Any]:
+    @contextlib.asynccontextmanager
+    async def open_client() -> AsyncIterator[AsyncOpenSearch]:
+        opensearch = AsyncOpenSearch([url])
+        try:
+            yield opensearch
+        finally:
+            await opensearch.close()
+
+    return open_client
+
+
+async def test_api_families_are_one_client_span_each(
+    instrumented: Any,
+    client: AsyncOpenSearch,
+    index: str,
+    span_exporter: Any,
+    metric_reader: Any,
+    real_os: support.OpenSearch,
+) -> None:
+    instrumented()
+    await client.index(index=index, id="1", body={"title": "Alien", "n": 1979}, refresh=True)
+    await client.get(index=index, id="1")
+    await client.search(index=index, body={"query": {"match": {"title": "secret-term"}}})
+    await client.count(index=index)
+    await client.update(index=index, id="1", body={"doc": {"n": 1980}}, refresh=True)
+    await client.update_by_query(index=index, body={"query": {"match_all": {}}}, refresh=True)
+    await client.delete_by_query(index=index, body={"query": {"match": {"n": 1}}})
+    await client.indices.refresh(index=index)
+    await client.delete(index=index, id="1")
+    spans = finished(span_exporter)
+    assert [s.name for s in spans] == [
+        f"{name} {index}"
+        for name in (
+            "index",
+            "get",
+            "search",
+            "count",
+            "update",
+            "update_by_query",
+            "delete_by_query",
+            "indices.refresh",
+            "delete",
+        )
+    ]
+    for span in spans:
+        assert span.kind is SpanKind.CLIENT
+        assert span.status.status_code is StatusCode.UNSET
+        assert span.attributes["db.system.name"] == "opensearch"
+        assert span.attributes["db.collection.name"] == index
+        assert span.attributes["server.address"] == real_os.host
+        assert span.attributes["server.port"] == real_os.port
+        assert span.attributes["db.response.status_code"] in ("200", "201")
+    search = spans[2]
+    assert search.attributes["db.query.text"] == '{"query":{"match":{"title":"?"}}}'
+    assert "secret-term" not in json.dumps([s.to_json() for s in spans])
+    assert spans[0].attributes["db.operation.parameter.id"] == "1"
+    assert {p.attributes["db.system.name"] for p in duration_points(metric_reader)} == {
+        "opensearch"
+    }
+
+
+async def test_bulk_item_errors_keep_the_reason_without_document_values(
+    instrumented: Any, client: AsyncOpenSearch, index: str, span_exporter: Any
+) -> None:
+    instrumented()
+    response = await client.bulk(
+        index=index,
+        body=[
+            {"index": {"_id": "1"}},
+            {"title": "fine", "n": 1},
+            {"index": {"_id": "2"}},
+            {"title": "bad", "n": "secret-bulk-value"},
+        ],
+    )
+    assert response["errors"] is True
+    span = one(span_exporter)
+    assert span.name == f"bulk {index}"
+    assert span.attributes["db.operation.batch.size"] == 2
+    assert span.attributes["opensearch.bulk.failed_items"] == 1
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["error.type"] == "mapper_parsing_exception"
+    assert "failed to parse field [n] of type [long]" in span.status.description
+    assert "secret-bulk-value" not in json.dumps(span.to_json())
+
+
+async def test_helpers_are_internal_parents_with_their_totals(
+    instrumented: Any,
+    client: AsyncOpenSearch,
+    index: str,
+    new_index: Callable[[], str],
+    span_exporter: Any,
+) -> None:
+    instrumented()
+    docs = [{"_index": index, "_id": str(i), "title": f"t{i}", "n": i} for i in range(5)]
+    assert await os_helpers.async_bulk(client, docs, chunk_size=2, refresh=True) == (5, [])
+    hits = [hit async for hit in os_helpers.async_scan(client, index=index, size=2)]
+    assert len(hits) == 5
+    target = new_index()
+    await os_helpers.async_reindex(client, index, target, chunk_size=4)
+    spans = finished(span_exporter)
+    helpers = [s for s in spans if s.name.startswith("helpers.")]
+    assert [h.name for h in helpers] == [
+        "helpers.async_bulk",
+        f"helpers.async_scan {index}",
+        f"helpers.async_reindex {index}",
+    ]
+    for helper in helpers:
+        assert helper.kind is SpanKind.INTERNAL
+        assert "db.system.name" not in helper.attributes
+        assert helper.attributes["opensearch.helpers.documents"] == 5
+    bulks = [s for s in spans if s.name == "bulk" and s.parent == helpers[0].context]
+    assert [s.attributes.get("db.operation.batch.size") for s in bulks] == [2, 2, None]
+
+
+@pytest.mark.parametrize(
+    ("case", "error", "status"),
+    [
+        ("missing-document", NotFoundError, "404"),
+        ("conflict", ConflictError, "409"),
+        ("bad-query", RequestError, "400"),
+    ],
+)
+async def test_real_errors_change_nothing_the_application_sees(
+    instrumented: Any,
+    index: str,
+    span_exporter: Any,
+    real_os: support.OpenSearch,
+    case: str,
+    error: type,
+    status: str,
+) -> None:
+    async def call(c: AsyncOpenSearch) -> Any:
+        if case == "missing-document":
+            return await c.get(index=index, id="missing")
+        if case == "conflict":
+            await c.index(index=index, id="1", body={"n": 1}, op_type="create", refresh=True)
+            return await c.index(index=index, id="1", body={"n": 2}, op_type="create")
+        return await c.search(index=index, body={"query": {"no_such_query": {}}})
+
+    async def prepare() -> None:
+        support.http("DELETE", f"{real_os.url}/{index}/_doc/1?refresh=true")
+
+    def mask(text: str) -> str:  # a re-created document's version grows from run to run
+        return re.sub(r"version \[\d+\]", "version [?]", text)
+
+    run = await plain_traced_plain(
+        _client(real_os.url), call, instrumented, span_exporter, prepare=prepare, mask=mask
+    )
+    run.assert_same_outcome()
+    assert isinstance(run.traced.value, error)
+    failed = run.spans[-1]
+    assert failed.status.status_code is StatusCode.ERROR
+    assert failed.attributes["error.type"] == status
+    assert failed.status.description
+    assert exception_events(failed)
+
+
+@pytest.mark.parametrize("on", [True, False], ids=["propagating", "off"])
+async def test_trace_context_on_the_wire_through_the_proxy(
+    instrumented: Any, index: str, span_exporter: Any, real_os: support.OpenSearch, on: bool
+) -> None:
+    async with FaultProxy(real_os.host, real_os.port) as proxy:
+        instrumented(propagate_context=on)
+        async with AsyncOpenSearch([proxy.url]) as client:
+            await client.count(index=index)
+    span = one(span_exporter)
+    [request] = [r for r in proxy.requests if "_count" in r.path]
+    context = span.get_span_context()
+    if on:
+        assert request.header("traceparent") == (
+            f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
+        )
+    else:
+        assert request.header("traceparent") is None
+        assert request.header("tracestate") is None
