@@ -173,9 +173,25 @@ def _otlp(provider: TracerProvider) -> bool:
     return True
 
 
-async def workload(tracer: Any, es_url: str, weaviate_endpoint: Tuple[str, int, int]) -> None:
+async def opensearch_workload(url: str) -> None:
+    """AsyncOpenSearch, on ``OPENSEARCH_URL`` (else the Elasticsearch imitation, which answers the
+    same REST calls): the same span contract with ``db.system.name = opensearch``."""
+    from opensearchpy import AsyncOpenSearch
+
+    async with AsyncOpenSearch([url]) as client:
+        if await client.indices.exists(index="films"):
+            await client.indices.delete(index="films")
+        await client.indices.create(index="films")
+        await client.index(index="films", id="1", body={"title": "Alien"}, refresh=True)
+        await client.search(index="films", body={"query": {"match": {"title": "alien"}}})
+
+
+async def workload(
+    tracer: Any, es_url: str, weaviate_endpoint: Tuple[str, int, int], os_url: str
+) -> None:
     with tracer.start_as_current_span("GET /search (demo request)"):
         await elasticsearch_workload(es_url)
+        await opensearch_workload(os_url)
         await weaviate_workload(*weaviate_endpoint)
 
 
@@ -203,9 +219,11 @@ def main(out: TextIO = sys.stdout) -> int:
     try:
         with _elasticsearch_url() as es_url, _weaviate_endpoint() as weaviate_endpoint:
             host, http_port, grpc_port = weaviate_endpoint
+            os_url = os.environ.get("OPENSEARCH_URL") or es_url
             out.write(f"Elasticsearch: {es_url}\n")
+            out.write(f"OpenSearch: {os_url}\n")
             out.write(f"Weaviate: http://{host}:{http_port} (gRPC {grpc_port})\n\n")
-            asyncio.run(workload(provider.get_tracer("demo"), es_url, weaviate_endpoint))
+            asyncio.run(workload(provider.get_tracer("demo"), es_url, weaviate_endpoint, os_url))
     finally:
         instrumentation.uninstrument()
         provider.shutdown()

@@ -13,17 +13,25 @@ from examples import demo
 
 
 def test_demo_prints_the_trace_of_both_clients_on_the_stand_ins(monkeypatch) -> None:
-    for name in ("ELASTICSEARCH_URL", "WEAVIATE_URL", "OTEL_EXPORTER_OTLP_ENDPOINT"):
+    for name in (
+        "ELASTICSEARCH_URL",
+        "OPENSEARCH_URL",
+        "WEAVIATE_URL",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+    ):
         monkeypatch.delenv(name, raising=False)
     out = io.StringIO()
     assert demo.main(out) == 0
     text = out.getvalue()
     assert "GET /search (demo request)" in text
+    assert "OpenSearch: http://127.0.0.1:" in text
     for line in (
         "  search movies  [CLIENT",
         "  helpers.async_bulk movies  [INTERNAL",
         "    bulk movies  [CLIENT",
         "  get movies  [CLIENT",
+        "  index films  [CLIENT",
+        "  search films  [CLIENT",
         "  insert_many DemoMovie  [CLIENT",
         "  hybrid DemoMovie  [CLIENT",
         "  aggregate DemoMovie  [CLIENT",
