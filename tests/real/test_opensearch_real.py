@@ -238,3 +238,77 @@ async def test_trace_context_on_the_wire_through_the_proxy(
     else:
         assert request.header("traceparent") is None
         assert request.header("tracestate") is None
+
+
+# -- faults a real node will not produce on demand, through the fault proxy ----------------------
+FAULTS = {
+    "http-500": ([{"status": 500}], {}, "500"),
+    "http-429-retried-then-exhausted": (
+        [{"status": 429, "times": 10}],
+        {"max_retries": 2, "retry_on_status": (429,)},
+        "429",
+    ),
+    "http-503-retried-then-answered": (
+        [{"status": 503, "times": 1}],
+        {"max_retries": 2, "retry_on_status": (503,)},
+        None,
+    ),
+    "connection-reset": ([{"reset": True, "times": 10}], {"max_retries": 0}, "ConnectionError"),
+    "cut-off-mid-response": (
+        [{"drop_mid_response": True, "times": 10}],
+        {"max_retries": 0},
+        "ConnectionError",
+    ),
+}
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+async def test_a_fault_changes_nothing_the_application_sees(
+    instrumented: Any,
+    index: str,
+    span_exporter: Any,
+    metric_reader: Any,
+    real_os: support.OpenSearch,
+    fault: str,
+) -> None:
+    faults, options, error_type = FAULTS[fault]
+    ports: List[int] = []
+    proxies: List[FaultProxy] = []
+
+    @contextlib.asynccontextmanager
+    async def open_client() -> AsyncIterator[AsyncOpenSearch]:
+        proxy = await FaultProxy(real_os.host, real_os.port, lifetime=120).start()
+        proxies.append(proxy)
+        ports.append(proxy.port)
+        for planned in faults:
+            proxy.faults.add(**planned)
+        opensearch = AsyncOpenSearch([proxy.url], **options)
+        try:
+            yield opensearch
+        finally:
+            await opensearch.close()
+            await proxy.stop()
+
+    def mask(text: str) -> str:
+        for port in ports:  # each run's proxy has a port of its own
+            text = text.replace(str(port), "<port>")
+        # the real answer's length varies with its "took" milliseconds
+        return re.sub(r"received \d+ of \d+ bytes", "received ? of ? bytes", text)
+
+    async def call(client: AsyncOpenSearch) -> Any:
+        return await client.search(index=index, body={"query": {"match": {"title": "x"}}})
+
+    run = await plain_traced_plain(open_client, call, instrumented, span_exporter, mask=mask)
+    run.assert_same_outcome()
+    [span] = run.spans
+    assert span.name == f"search {index}"
+    if error_type is None:
+        assert span.status.status_code is StatusCode.UNSET
+        assert len(proxies[1].requests) == 2  # one span over the retry
+    else:
+        assert span.status.status_code is StatusCode.ERROR
+        assert span.attributes["error.type"] == error_type
+        assert span.status.description
+        assert exception_events(span)
+    [point] = duration_points(metric_reader)
+    assert point.attributes.get("error.type") == error_type
