@@ -3,6 +3,7 @@ errors in the differential form, and trace context on the wire through the fault
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import re
@@ -17,6 +18,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from tests.real import support
 from tests.real.fault_proxy import FaultProxy
 from tests.support.differential import plain_traced_plain
+from tests.support.in_flight import cancel_when
 from tests.support.telemetry import duration_points, exception_events, finished
 
 
@@ -312,3 +314,55 @@ async def test_a_fault_changes_nothing_the_application_sees(
         assert exception_events(span)
     [point] = duration_points(metric_reader)
     assert point.attributes.get("error.type") == error_type
+
+
+async def test_dsl_search_is_traced_through_the_client(
+    instrumented: Any, client: AsyncOpenSearch, index: str, span_exporter: Any
+) -> None:
+    from opensearchpy._async.helpers.search import AsyncSearch
+
+    await client.index(index=index, id="1", body={"title": "Alien", "n": 1979}, refresh=True)
+    instrumented()
+    response = await AsyncSearch(using=client, index=index).query("match", title="alien").execute()
+    assert [hit.meta.id for hit in response] == ["1"]
+    span = one(span_exporter)
+    assert span.name == f"search {index}"
+    assert span.attributes["db.query.text"] == '{"query":{"match":{"title":"?"}}}'
+
+
+async def test_apm_span_for_a_real_search_has_every_field(
+    instrumented: Any, client: AsyncOpenSearch, index: str, apm: Any, real_os: support.OpenSearch
+) -> None:
+    instrumented(backends=["apm"])
+    with apm.transaction():
+        await client.search(index=index, body={"query": {"match": {"title": "x"}}}, size=3)
+    [span] = await apm.spans()
+    assert (span["name"], span["type"], span["subtype"], span["action"]) == (
+        f"search {index}",
+        "db",
+        "opensearch",
+        "query",
+    )
+    assert span["outcome"] == "success"
+    context = span["context"]
+    assert context["db"]["statement"] == '{"query":{"match":{"title":"?"}}}'
+    assert context["destination"]["address"] == real_os.host
+    assert context["destination"]["port"] == real_os.port
+    assert context["destination"]["service"]["resource"] == "opensearch"
+    assert context["service"]["target"]["type"] == "opensearch"
+    assert context["http"]["status_code"] == 200
+
+
+async def test_a_cancelled_call_ends_its_span_and_cancellation_propagates(
+    instrumented: Any, index: str, span_exporter: Any, real_os: support.OpenSearch
+) -> None:
+    async with FaultProxy(real_os.host, real_os.port) as proxy:
+        proxy.faults.add(delay=300.0)  # held back: the call is cancelled while it waits
+        instrumented()
+        async with AsyncOpenSearch([proxy.url]) as opensearch:
+            # cancelled once the request has provably reached the proxy, not after a guess
+            with pytest.raises(asyncio.CancelledError):
+                await cancel_when(proxy.rearm(), opensearch.count(index=index))
+    span = one(span_exporter)
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["error.type"] == "CancelledError"
