@@ -167,22 +167,6 @@ def _read_node(op: Record, meta: Any) -> None:
             op.server_port = node.port
 
 
-def _error_reason(error: Any) -> Optional[str]:
-    """``type: reason`` of an Elasticsearch error object (its first root cause when it has one)."""
-    if isinstance(error, str):
-        return error or None
-    if not isinstance(error, dict):
-        return None
-    causes = error.get("root_cause")
-    if isinstance(causes, list) and causes and isinstance(causes[0], dict):
-        error = causes[0]
-    kind = error.get("type")
-    why = error.get("reason")
-    if why:
-        return f"{kind}: {why}" if kind else str(why)
-    return str(kind) if kind else None
-
-
 def read_response(op: Record, response: Any, detailed: bool) -> None:
     meta = getattr(response, "meta", None)
     if op.server_address is None:
