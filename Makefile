@@ -54,9 +54,12 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check src tests examples benchmarks
 	$(VENV)/bin/mypy
 
+# The site, strict; then the docs tests that need the docs extra (offline assets, the API page, edit
+# links), which make test skips when that extra is not installed yet.
 docs: $(VENV)/.installed
 	$(VENV)/bin/pip install -q -e '.[docs]'
 	$(VENV)/bin/mkdocs build --strict --site-dir site
+	$(VENV)/bin/pytest -q tests/test_docs.py
 
 # About 12 minutes: stand-in servers in their own process, one client process per configuration
 # plus a callgrind phase (benchmarks/precise.py);
