@@ -248,7 +248,7 @@ class OpenTelemetryBackend:
     ) -> None:
         settings = self.settings
         if op.error_type is not None:
-            # The outcome first: a bad value below (from a hook) must not turn an error into a success.
+            # The outcome first: a bad value below must not turn an error into a success.
             self._record_failure(span, op, exc if exc is not None else op.raised)
         attributes: Attributes = {}
         text = op.query_text
@@ -327,7 +327,7 @@ class OpenTelemetryBackend:
         cacheable = True
         try:
             cached = self._metric_sets.get(key)
-        except TypeError:  # an unhashable value (from a hook): build the set, do not cache it
+        except TypeError:  # an unhashable value read from a response: build the set, uncached
             cached, cacheable = None, False
         if cached is not None:
             return cached

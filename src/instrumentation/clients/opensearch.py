@@ -43,7 +43,6 @@ _api_call: ContextVar[Optional[Record]] = ContextVar("opensearch_api_call", defa
 # -- routes: (method, path) -> the endpoint, as Elasticsearch names it ---------------------------
 _I = r"(?P<index>[^/_][^/]*)"
 _ID = r"(?P<id>[^/]+)"
-_ANY = "GET|POST|PUT|DELETE|HEAD"
 _ROUTES: List[Tuple[str, Pattern[str], str]] = [
     (method, re.compile(f"^{pattern}$"), name)
     for methods, pattern, name in (
