@@ -19,7 +19,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 START_TIMEOUT = 180.0
 STOP_TIMEOUT = 30.0
@@ -41,12 +41,16 @@ class Distribution:
     install: Optional[Callable[[pathlib.Path, pathlib.Path], None]] = None
     installed_marker: str = ""  # a path under home that install() creates
     digest_extra: str = ""  # anything else that should trigger a rebuild when it changes
+    maven_args: Tuple[str, ...] = ()  # extra -D options for the project's pom.xml
+    # The zip's top directory is <artifact>-<version>; the artifact is the name unless given
+    # (elasticsearch8 unpacks elasticsearch-8.x.y).
+    artifact: str = ""
 
     def out(self, cache: pathlib.Path) -> pathlib.Path:
         return pathlib.Path(cache).resolve() / self.name
 
     def home(self, cache: pathlib.Path) -> pathlib.Path:
-        return self.out(cache) / "dist" / f"{self.name}-{self.version}"
+        return self.out(cache) / "dist" / f"{self.artifact or self.name}-{self.version}"
 
 
 def java_home(variable: str = "REAL_JAVA_HOME") -> str:
@@ -73,7 +77,9 @@ def _java_major(home: str) -> int:
 
 
 def _digest(dist: Distribution) -> str:
-    digest = hashlib.sha256(f"{dist.name} {dist.version} {dist.digest_extra}".encode())
+    digest = hashlib.sha256(
+        f"{dist.name} {dist.version} {dist.digest_extra} {dist.maven_args}".encode()
+    )
     for path in sorted(
         [dist.project / "pom.xml", *(dist.project / "src").rglob("*.java")]
     ):  # src/ may be absent
@@ -111,6 +117,7 @@ def build(dist: Distribution, cache: pathlib.Path) -> None:
         "package",
         f"-Dreal.out={out}",
         f"-Ddist.version={dist.version}",
+        *dist.maven_args,
     ]
     result = subprocess.run(
         cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
