@@ -1,13 +1,15 @@
 """Start, stop or build the real servers the ``tests/real`` modules know how to run.
 
-    python -m tests.real.servers build|start|stop
+    python -m tests.real.servers build|start|stop [--only NAME[,NAME...]]
 
 State lives under ``.real-servers/`` in the repository root: ``cache/`` (artifacts, builds) and
 ``run/`` (pid files, logs, data). ``start`` builds what is missing, starts every server (reusing one
 that is still running and answering), prints ONE JSON line merging their dicts and writes it to
 ``.real-servers/run/servers.json``. A server that fails to build or start is reported on stderr;
 with ``REAL_SERVERS_REQUIRED=1`` that makes ``start``/``build`` exit non-zero. ``stop`` stops
-exactly the servers whose pid files are in ``run/``.
+exactly the servers whose pid files are in ``run/``. ``--only`` limits any of the three to the named
+servers (``--only elasticsearch8``) and leaves the others, and their entries in ``servers.json``,
+alone.
 
 Builds run one after the other; starts run concurrently.
 
@@ -28,7 +30,7 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BASE = ROOT / ".real-servers"
@@ -40,6 +42,8 @@ SERVERS_JSON = RUN / "servers.json"  # the merged line start prints
 # (name, module, pid file under run/)
 SERVERS: List[Tuple[str, str, str]] = [
     ("elasticsearch", "tests.real.elasticsearch_node", "elasticsearch.pid"),
+    # The newest 8.x beside it, for elasticsearch-py 8.x (.venv-es8): keys elasticsearch8(_version).
+    ("elasticsearch8", "tests.real.elasticsearch8_node", "elasticsearch8.pid"),
     ("opensearch", "tests.real.opensearch_node", "opensearch.pid"),
     ("weaviate", "tests.real.weaviate_server", "weaviate.pid"),
 ]
@@ -49,9 +53,11 @@ def _err(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _modules() -> List[Tuple[str, ModuleType, str]]:
+def _modules(only: Optional[List[str]] = None) -> List[Tuple[str, ModuleType, str]]:
     found = []
     for name, module_name, pid_file in SERVERS:
+        if only is not None and name not in only:
+            continue
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
@@ -112,10 +118,25 @@ def _required() -> bool:
     return os.environ.get("REAL_SERVERS_REQUIRED") == "1"
 
 
-def build() -> int:
+def _write_servers_json(state: Dict[str, Dict[str, Any]], names: Set[str]) -> str:
+    """Merge the dicts of ``state`` for ``names``, in the fixed order of SERVERS, into
+    ``servers.json`` (removed when none is left)."""
+    merged: Dict[str, Any] = {}
+    for name, _, _ in SERVERS:
+        if name in names:
+            merged.update(state.get(name, {}))
+    line = json.dumps(merged, sort_keys=True)
+    if merged:
+        SERVERS_JSON.write_text(line + "\n")
+    else:
+        SERVERS_JSON.unlink(missing_ok=True)
+    return line
+
+
+def build(only: Optional[List[str]] = None) -> int:
     failed = 0
     CACHE.mkdir(parents=True, exist_ok=True)
-    for name, module, _ in _modules():
+    for name, module, _ in _modules(only):
         began = time.monotonic()
         try:
             module.build(CACHE)
@@ -134,11 +155,11 @@ def _start_one(name: str, module: ModuleType) -> Dict[str, Any]:
     return info
 
 
-def start() -> int:
+def start(only: Optional[List[str]] = None) -> int:
     CACHE.mkdir(parents=True, exist_ok=True)
     RUN.mkdir(parents=True, exist_ok=True)
     state = _load_state()
-    modules = _modules()
+    modules = _modules(only)
     to_start = []
     failed = 0
     for name, module, pid_file in modules:
@@ -168,19 +189,18 @@ def start() -> int:
                 _err(f"[real-servers] {name}: failed: {exc}")
                 if os.environ.get("REAL_SERVERS_DEBUG") == "1":
                     traceback.print_exception(type(exc), exc, exc.__traceback__)
+    names = {name for name, _, _ in modules}
+    if only is not None:  # the others' entries too, for those still running
+        names |= {n for n, _, p in SERVERS if n in state and _pid_alive(RUN / p)}
     _save_state(state)
-    merged: Dict[str, Any] = {}
-    for name, _, _ in modules:  # merged in the fixed order of SERVERS
-        merged.update(state.get(name, {}))
-    line = json.dumps(merged, sort_keys=True)
-    SERVERS_JSON.write_text(line + "\n")
+    line = _write_servers_json(state, names)
     print(line, flush=True)
     return 1 if failed and _required() else 0
 
 
-def stop() -> int:
+def stop(only: Optional[List[str]] = None) -> int:
     failed = 0
-    for name, module, pid_file in _modules():
+    for name, module, pid_file in _modules(only):
         if not (RUN / pid_file).exists():
             continue
         try:
@@ -196,17 +216,32 @@ def stop() -> int:
         if any(k == n and (RUN / p).exists() for n, _, p in SERVERS)
     }
     _save_state(state)
-    SERVERS_JSON.unlink(missing_ok=True)
+    # servers.json keeps what is still running (--only, a failed stop); without any, it goes.
+    _write_servers_json(state, set(state))
     return 1 if failed else 0
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     commands = {"build": build, "start": start, "stop": stop}
-    if len(args) != 1 or args[0] not in commands:
-        _err("usage: python -m tests.real.servers build|start|stop")
+    only: Optional[List[str]] = None
+    if len(args) == 3 and args[1] == "--only":
+        only = [name for name in args[2].split(",") if name]
+    elif len(args) == 2 and args[1].startswith("--only="):
+        only = [name for name in args[1].split("=", 1)[1].split(",") if name]
+    known = {name for name, _, _ in SERVERS}
+    if (
+        len(args) not in (1, 2, 3)
+        or args[0] not in commands
+        or (len(args) > 1 and only is None)
+        or (only is not None and (not only or set(only) - known))
+    ):
+        _err(
+            "usage: python -m tests.real.servers build|start|stop [--only NAME[,NAME...]]"
+            f" (names: {', '.join(sorted(known))})"
+        )
         return 2
-    return commands[args[0]]()
+    return commands[args[0]](only)
 
 
 if __name__ == "__main__":
