@@ -10,7 +10,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 ES_TESTS := tests/clients/test_elasticsearch.py tests/clients/test_elasticsearch_helpers.py \
 	tests/backends/test_otel.py tests/test_instrumentors.py tests/servers/test_elasticsearch.py
 
-.PHONY: demo test test-es8 test-os2 lint docs bench clean real-servers stop-real-servers
+.PHONY: demo test test-es8 test-es8-real test-os2 lint docs bench clean real-servers stop-real-servers
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,15 +34,22 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/python -m examples.demo
 
 # The fast tier (loopback imitations), then the real tier (tests/real): python -m tests.real.support
-# starts the real servers (python -m tests.real.servers start), runs pytest tests/real and stops
-# them, also on failure. Without Java or Go it prints one line saying the real tier was skipped,
-# unless REAL_SERVERS_REQUIRED=1 (.ci/run), where that fails. See docs/real-servers.md.
+# starts the real servers (python -m tests.real.servers start), runs pytest tests/real, then the
+# Elasticsearch files of the tier under elasticsearch-py 8.x (.venv-es8) against the 8.x node, and
+# stops them, also on failure. Without Java or Go it prints one line saying the real tier was
+# skipped, unless REAL_SERVERS_REQUIRED=1 (.ci/run), where that fails. See docs/real-servers.md.
 test: $(VENV)/.installed test-es8 test-os2
 	$(VENV)/bin/pytest -q --ignore=tests/real
-	$(VENV)/bin/python -m tests.real.support make-test -q
+	$(VENV)/bin/python -m tests.real.support make-test --es8-python $(VENV_ES8)/bin/python -q
 
 test-es8: $(VENV_ES8)/.installed
 	$(VENV_ES8)/bin/pytest -q $(ES_TESTS)
+
+# Only the 8.x real tier (make test runs it too): elasticsearch-py 8.x against the 8.x node of
+# .real-servers/run/servers.json (make real-servers), else one the session starts and stops itself.
+test-es8-real: $(VENV_ES8)/.installed
+	$(VENV_ES8)/bin/pytest -q $$($(VENV_ES8)/bin/python -c \
+		'from tests.real.support import ES8_TESTS; print(*ES8_TESTS)')
 
 # opensearch-py 2.x (the newest 2.x) beside the 3.x of .venv: the OpenSearch client module's tests.
 test-os2: $(VENV_OS2)/.installed

@@ -2,7 +2,9 @@
 
 Where they come from (see ``tests/real/support.py``): ``ELASTICSEARCH_URL`` / ``WEAVIATE_URL`` +
 ``WEAVIATE_GRPC_PORT`` when set; else ``.real-servers/run/servers.json`` when its servers answer;
-else the session builds and starts them itself and stops them when it ends. The servers are looked
+else the session builds and starts them itself and stops them when it ends. Under elasticsearch-py
+8.x (``.venv-es8``) ``real_es`` is the 8.x node (``elasticsearch8`` in ``servers.json``), else the
+9.x one; ``ELASTICSEARCH_URL`` overrides both. The servers are looked
 for once, after collection, and only when a real-tier test is about to run (not for
 ``--collect-only``), outside any test's timeout (a first start can take a minute; a cold Go build ten).
 

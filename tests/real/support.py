@@ -10,9 +10,15 @@ Where the servers come from, in this order (per server):
    knows (``elasticsearch_node``, ``weaviate_server``), in a run directory of the session's own
    (``.real-servers/pytest-<pid>``), and stopped when the session ends.
 
+The Elasticsearch node of 2 and 3 is of the installed client's generation: under
+elasticsearch-py 8.x (``.venv-es8``) the 8.x node (``elasticsearch8``), else the 9.x node. (An
+8.x node refuses the 9.x client's ``compatible-with=9``.)
+
 ``python -m tests.real.support make-test [pytest args]`` is what ``make test`` runs after the fast
 tier: it starts the servers (``python -m tests.real.servers start``), runs ``pytest tests/real``,
-stops them (also on failure) and prints how long each part took. Without Java, Go or servers it
+and, given ``--es8-python PATH`` (``.venv-es8``'s python), the Elasticsearch files of the tier under
+elasticsearch-py 8.x against the 8.x node (``ES8_TESTS``); it stops the servers (also on failure)
+and prints how long each part took. Without Java, Go or servers it
 prints one line saying the real tier was skipped and how to run it, and exits 0, unless
 ``REAL_SERVERS_REQUIRED=1`` (CI), where that is a failure.
 """
@@ -33,12 +39,20 @@ import urllib.parse
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BASE = ROOT / ".real-servers"
 CACHE = BASE / "cache"
 SERVERS_JSON = BASE / "run" / "servers.json"
+
+# What make test runs under elasticsearch-py 8.x against the 8.x node (--es8-python).
+ES8_TESTS = (
+    "tests/real/test_elasticsearch_real.py",
+    "tests/real/test_faults_real.py::test_elasticsearch_fault_changes_nothing_the_application_sees",
+    "tests/real/test_faults_real.py::test_the_proxy_records_the_requests_it_forwards",
+    "tests/real/test_propagation_real.py::test_elasticsearch_every_attempt_carries_the_call_span",
+)
 
 HOW_TO_RUN = (
     "run `make real-servers` (Java 21+ and Go; then `pytest tests/real`), or point the tier at "
@@ -49,6 +63,18 @@ HOW_TO_RUN = (
 
 def required() -> bool:
     return os.environ.get("REAL_SERVERS_REQUIRED") == "1"
+
+
+def elasticsearch_server() -> str:
+    """The server name (and ``servers.json`` key) of the node for the installed client:
+    ``elasticsearch8`` under elasticsearch-py 8.x, else ``elasticsearch`` (9.x)."""
+    from importlib import metadata
+
+    try:
+        major = metadata.version("elasticsearch").split(".")[0]
+    except metadata.PackageNotFoundError:
+        return "elasticsearch"
+    return "elasticsearch8" if major == "8" else "elasticsearch"
 
 
 # -- the servers ----------------------------------------------------------------------------------
@@ -172,9 +198,10 @@ def _from_servers_json(servers: RealServers) -> None:
         return
     source = str(SERVERS_JSON.relative_to(ROOT))
     if servers.elasticsearch is None and "elasticsearch" not in servers.problems:
-        if info.get("elasticsearch"):
+        key = elasticsearch_server()
+        if info.get(key):
             try:
-                servers.elasticsearch = probe_elasticsearch(info["elasticsearch"], source)
+                servers.elasticsearch = probe_elasticsearch(info[key], f"{source} {key}")
             except RuntimeError:
                 pass  # stale: started below
     if servers.opensearch is None and "opensearch" not in servers.problems:
@@ -206,7 +233,8 @@ def _start_missing(servers: RealServers) -> None:
             continue
         began = time.monotonic()
         try:
-            module = importlib.import_module(modules[name])
+            server = elasticsearch_server() if name == "elasticsearch" else name
+            module = importlib.import_module(modules[server])
             run.mkdir(parents=True, exist_ok=True)
             module.build(CACHE)
             servers.started.append((module, run))
@@ -219,7 +247,7 @@ def _start_missing(servers: RealServers) -> None:
         print(f"[real tier] started {name} in {took:.1f}s ({run})", file=sys.stderr, flush=True)
         if name == "elasticsearch":
             servers.elasticsearch = Elasticsearch(
-                info["elasticsearch"], str(info.get("elasticsearch_version", "?")), "started"
+                info[server], str(info.get(f"{server}_version", "?")), "started"
             )
         elif name == "opensearch":
             servers.opensearch = OpenSearch(
@@ -315,7 +343,7 @@ def _run(cmd: List[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, cwd=ROOT, text=True, **kwargs)
 
 
-def make_test(pytest_args: List[str]) -> int:
+def make_test(pytest_args: List[str], es8_python: Optional[str] = None) -> int:
     python = sys.executable
     began = time.monotonic()
     start = _run(
@@ -358,9 +386,13 @@ def make_test(pytest_args: List[str]) -> int:
         env = dict(os.environ, REAL_SERVERS_START="0")
         status = _run([python, "-m", "pytest", "tests/real", *pytest_args], env=env).returncode
         tests_seconds = time.monotonic() - tests_began
+        es8 = ""
+        if es8_python:
+            es8_status, es8 = _run_es8(es8_python, info, start.stderr, pytest_args)
+            status = status or es8_status
         print(
             f"[real tier] servers start (build included) {start_seconds:.1f}s, "
-            f"tests {tests_seconds:.1f}s",
+            f"tests {tests_seconds:.1f}s{es8}",
             flush=True,
         )
         return status
@@ -381,26 +413,63 @@ def make_test(pytest_args: List[str]) -> int:
             )
 
 
-def _stop_all_but(keep: Any) -> None:
-    import importlib
+def _run_es8(
+    python: str, info: Dict[str, Any], start_stderr: str, pytest_args: List[str]
+) -> Tuple[int, str]:
+    """The Elasticsearch files of the tier under elasticsearch-py 8.x (``python``, the
+    ``.venv-es8`` interpreter) against the 8.x node: the status and a timing for the summary."""
+    url = info.get("elasticsearch8")
+    if not url:
+        why = " / ".join(
+            line.replace("[real-servers] ", "").strip()
+            for line in start_stderr.splitlines()
+            if "elasticsearch8" in line and "failed" in line
+        )
+        why = why or "elasticsearch8 not started"
+        if required():
+            print(f"REAL TIER FAILED: the 8.x node is required but {why}", flush=True)
+            return 1, ""
+        print(f"Real tier, elasticsearch-py 8.x SKIPPED ({why}).", flush=True)
+        return 0, ""
+    print(f"[real tier] elasticsearch-py 8.x against {url} (8.x node)", flush=True)
+    began = time.monotonic()
+    env = dict(os.environ, REAL_SERVERS_START="0", ELASTICSEARCH_URL=url)
+    status = _run([python, "-m", "pytest", *ES8_TESTS, *pytest_args], env=env).returncode
+    return status, f", elasticsearch-py 8.x tests {time.monotonic() - began:.1f}s"
 
+
+def _stop_all_but(keep: Any) -> None:
+    """Stop the servers this run started (the orchestrator's ``stop --only``, which also drops
+    their entries from ``servers.json``), and leave those that were running before."""
     from tests.real import servers as orchestrator
 
-    for name, module_name, pid_file in orchestrator.SERVERS:
-        if name in keep or not (orchestrator.RUN / pid_file).exists():
-            continue
-        try:
-            importlib.import_module(module_name).stop(orchestrator.RUN)
-        except Exception as exc:  # best effort, as the orchestrator's stop
-            print(f"[real tier] {name}: stop failed: {exc}", file=sys.stderr)
+    names = [
+        name
+        for name, _, pid_file in orchestrator.SERVERS
+        if name not in keep and (orchestrator.RUN / pid_file).exists()
+    ]
+    if names:
+        _run(
+            [sys.executable, "-m", "tests.real.servers", "stop", "--only", ",".join(names)],
+            stdout=subprocess.DEVNULL,
+        )
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if not args or args[0] != "make-test":
-        print("usage: python -m tests.real.support make-test [pytest args]", file=sys.stderr)
+        print(
+            "usage: python -m tests.real.support make-test [--es8-python PATH] [pytest args]",
+            file=sys.stderr,
+        )
         return 2
-    return make_test(args[1:])
+    rest = args[1:]
+    es8_python: Optional[str] = None
+    if rest and rest[0] == "--es8-python" and len(rest) > 1:
+        es8_python, rest = rest[1], rest[2:]
+    elif rest and rest[0].startswith("--es8-python="):
+        es8_python, rest = rest[0].split("=", 1)[1], rest[1:]
+    return make_test(rest, es8_python)
 
 
 if __name__ == "__main__":
