@@ -19,10 +19,14 @@ If an API version moves a name, the fallback is the public API: always correct, 
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from functools import partial
 from typing import Any, Callable, Optional, Tuple
 
+from opentelemetry import context as _context
 from opentelemetry import metrics, trace
+from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
+from opentelemetry.trace import propagation as _trace_propagation
 
 #: Stands for "this API version has no such global": callers then assume an SDK may be present.
 UNKNOWN: Any = object()
@@ -50,14 +54,48 @@ _proxy_meter: Optional[type] = getattr(_metrics_internal, "_ProxyMeterProvider",
 if _proxy_meter is not None:
     NO_OP_METER_PROVIDERS += (_proxy_meter,)
 
+# -- the current context ---------------------------------------------------------------------
+#: ``context.get_current()`` / ``attach`` / ``detach`` go through two Python calls each to reach the
+#: ``ContextVar`` of the default runtime context; with that runtime (always, unless
+#: ``OTEL_PYTHON_CONTEXT`` names another) we call the ``ContextVar`` itself: no Python frame.
+current_context: Callable[[], Any] = _context.get_current
+attach: Callable[[Any], Any] = _context.attach
+detach: Callable[[Any], None] = _context.detach
+_runtime = getattr(_context, "_RUNTIME_CONTEXT", None)
+if isinstance(_runtime, ContextVarsRuntimeContext) and isinstance(
+    getattr(_runtime, "_current_context", None), ContextVar
+):
+    current_context = _runtime._current_context.get
+    attach = _runtime._current_context.set
+    detach = _runtime._current_context.reset
+
+#: The key under which the API keeps the current span in a context (``set_span_in_context``).
+SPAN_KEY: Optional[str] = getattr(_trace_propagation, "_SPAN_KEY", None)
+
+
+def with_span(parent: Any, span: Any) -> Any:
+    """``trace.set_span_in_context(span, parent)``, without its two Python calls when the key is
+    where we read it (``SPAN_KEY``)."""
+    if SPAN_KEY is None:  # pragma: no cover - an API version that moved it
+        return trace.set_span_in_context(span, parent)
+    values = dict(parent)
+    values[SPAN_KEY] = span
+    return _context.Context(values)
+
+
 try:  # the context keys behind ``suppress_instrumentation``
     from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
-    from opentelemetry.context import get_current as _current_context
     from opentelemetry.instrumentation.utils import _SUPPRESS_INSTRUMENTATION_KEY_PLAIN
+
+    #: The two keys whose presence in the current context means "instrumentation suppressed".
+    SUPPRESS_KEYS: Optional[Tuple[str, str]] = (
+        _SUPPRESS_INSTRUMENTATION_KEY,
+        _SUPPRESS_INSTRUMENTATION_KEY_PLAIN,
+    )
 
     def suppressed() -> bool:
         """``not is_instrumentation_enabled()``, in one context lookup instead of four calls."""
-        current = _current_context()
+        current = current_context()
         return bool(
             current.get(_SUPPRESS_INSTRUMENTATION_KEY)
             or current.get(_SUPPRESS_INSTRUMENTATION_KEY_PLAIN)
@@ -65,6 +103,8 @@ try:  # the context keys behind ``suppress_instrumentation``
 
 except ImportError:  # pragma: no cover - versions that moved them: the public, slower check
     from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+
+    SUPPRESS_KEYS = None  # callers use ``suppressed()``
 
     def suppressed() -> bool:
         return not is_instrumentation_enabled()

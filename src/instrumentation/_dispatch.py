@@ -22,6 +22,7 @@ Plain ``try`` rather than ``with guard`` on this path: it costs nothing until so
 from __future__ import annotations
 
 from contextvars import ContextVar
+from functools import partial
 from typing import (
     Any,
     AsyncIterator,
@@ -109,6 +110,7 @@ class Dispatcher:
         "_only",
         "backends",
         "begin",
+        "call",
         "capture_query",
         "end",
         "propagate",
@@ -142,6 +144,13 @@ class Dispatcher:
         )
         self.end: Callable[[Any, Record, Reader, Any, Optional[BaseException]], None] = (
             self._end_one if self._only is not None else self._end_all
+        )
+        #: ``call(record, reader, awaitable, scope=None)``: the traced call a client returns. A
+        #: lone backend that has a ``traced_call`` of its own (the whole call written in line)
+        #: runs it; otherwise ``traced_call`` below runs ``begin`` and ``end``.
+        fused = getattr(self._only, "traced_call", None)
+        self.call: Callable[..., Awaitable[Any]] = (
+            fused if fused is not None else partial(traced_call, self)
         )
 
     def _any_wants(self) -> bool:

@@ -14,21 +14,28 @@ from __future__ import annotations
 
 import os
 import traceback
+from contextvars import ContextVar
 from time import perf_counter
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Awaitable, Dict, Optional, Tuple
 
-from opentelemetry import context, metrics, propagate, trace
+from opentelemetry import metrics, propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from instrumentation import _attributes as A
 from instrumentation import _compat
 from instrumentation._compat import (
+    SUPPRESS_KEYS,
     UNKNOWN,
+    attach,
+    current_context,
+    detach,
     global_meter_provider,
     global_tracer_provider,
     suppressed,
+    with_span,
 )
 from instrumentation._config import Settings
+from instrumentation._dispatch import Reader
 from instrumentation._guard import report
 from instrumentation._query import scrub_reason
 from instrumentation._record import AttributeValue, CallView, Record
@@ -36,43 +43,18 @@ from instrumentation._version import SCOPE_NAME, __version__
 
 _SCHEMA_URL = "https://opentelemetry.io/schemas/1.44.0"
 _CACHE_LIMIT = 2048
+_SUPPRESS = SUPPRESS_KEYS
 Attributes = Dict[str, AttributeValue]
 
 
-class _Liveness:
-    """Whether a provider records anything: an SDK one does, the API's no-op and proxy ones do not.
-
-    Asked on every call, so it must cost next to nothing: for the global provider it reads the
-    API's module global through ``_compat`` (``None`` until one is set), and counts as "live"
-    (always correct, only slower) if an API version ever moves it. A provider that
-    ``OTEL_PYTHON_TRACER_PROVIDER`` / ``OTEL_PYTHON_METER_PROVIDER`` names is loaded by the API on
-    first use, so with those variables set the provider counts as live from the start.
-    """
-
-    __slots__ = ("_explicit", "_global", "_live", "_no_op", "_seen", "_variable")
-
-    def __init__(
-        self, explicit: Any, global_provider: Any, variable: str, no_op: Tuple[type, ...]
-    ) -> None:
-        if isinstance(explicit, no_op[1:]):  # the API's proxy: it stands for the global provider
-            explicit = None
-        self._explicit = explicit
-        self._global = global_provider
-        self._variable = variable in os.environ
-        self._no_op = no_op
-        self._seen: Any = UNKNOWN
-        self._live = True
-
-    def __call__(self) -> bool:
-        provider = self._explicit
-        if provider is None:
-            provider = self._global()
-            if provider is None:
-                return self._variable
-        if provider is not self._seen:
-            self._seen = provider
-            self._live = not isinstance(provider, self._no_op)
-        return self._live
+def _live(provider: Any, variable: bool, no_op: Tuple[type, ...]) -> bool:
+    """Whether ``provider`` records anything: an SDK one does, the API's no-op and proxy ones do
+    not. ``None`` (no global provider yet) counts as live only when an environment variable names
+    one for the API to load on first use; ``UNKNOWN`` (an API version that moved the global) counts
+    as live: always correct, only slower."""
+    if provider is None:
+        return variable
+    return not isinstance(provider, no_op)
 
 
 class _Handle:
@@ -111,46 +93,62 @@ class OpenTelemetryBackend:
             description="Duration of database client operations.",
             explicit_bucket_boundaries_advisory=list(A.DURATION_BUCKETS),
         )
-        self._tracing = _Liveness(
-            settings.tracer_provider,
-            global_tracer_provider,
-            "OTEL_PYTHON_TRACER_PROVIDER",
-            _compat.NO_OP_TRACER_PROVIDERS,
-        )
-        self._metrics = _Liveness(
-            settings.meter_provider,
-            global_meter_provider,
-            "OTEL_PYTHON_METER_PROVIDER",
-            _compat.NO_OP_METER_PROVIDERS,
-        )
-        #: Both providers are the global ones and no environment variable names one to load.
-        self._globals_only = (
-            settings.tracer_provider is None
-            and settings.meter_provider is None
-            and "OTEL_PYTHON_TRACER_PROVIDER" not in os.environ
-            and "OTEL_PYTHON_METER_PROVIDER" not in os.environ
-        )
+        # Which providers record (``_refresh``): read on every call, recomputed only when the
+        # provider objects change (an SDK installed after ``instrument()``, a test resetting it).
+        proxies_tracer = isinstance(settings.tracer_provider, _compat.NO_OP_TRACER_PROVIDERS[1:])
+        proxies_meter = isinstance(settings.meter_provider, _compat.NO_OP_METER_PROVIDERS[1:])
+        #: An explicit provider; ``None`` stands for the global one (the API's proxy does too).
+        self._tracer_provider = None if proxies_tracer else settings.tracer_provider
+        self._meter_provider = None if proxies_meter else settings.meter_provider
+        self._tracer_variable = "OTEL_PYTHON_TRACER_PROVIDER" in os.environ
+        self._meter_variable = "OTEL_PYTHON_METER_PROVIDER" in os.environ
+        self._seen_tracer: Any = UNKNOWN
+        self._seen_meter: Any = UNKNOWN
+        self._live_tracing = self._live_metrics = self._live_any = True
         # (system, operation, collection) -> (span name, start attributes): built once, not per call.
         self._names: Dict[Tuple[str, str, Optional[str]], Tuple[str, Attributes]] = {}
         self._request_hook = settings.request_hook
+        self._capture_query = settings.capture_query
+        self._query_max_length = settings.query_max_length
         # The metric's attribute sets, likewise.
         self._metric_sets: Dict[Tuple[Any, ...], Attributes] = {}
 
+    def _refresh(self, tracer_provider: Any, meter_provider: Any) -> None:
+        self._seen_tracer = tracer_provider
+        self._seen_meter = meter_provider
+        self._live_tracing = _live(
+            tracer_provider, self._tracer_variable, _compat.NO_OP_TRACER_PROVIDERS
+        )
+        self._live_metrics = _live(
+            meter_provider, self._meter_variable, _compat.NO_OP_METER_PROVIDERS
+        )
+        self._live_any = self._live_tracing or self._live_metrics
+
     def wants(self) -> bool:
-        if (
-            self._globals_only
-            and global_tracer_provider() is None
-            and global_meter_provider() is None
-        ):
-            return False  # the common "no SDK at all": two attribute reads, no call
+        """Asked before every call: with no SDK, two attribute reads; else an identity check of the
+        providers and one look at the current context (suppression). No Python call on the way."""
         try:
-            return (self._tracing() or self._metrics()) and not suppressed()
+            tracer_provider = self._tracer_provider
+            if tracer_provider is None:
+                tracer_provider = global_tracer_provider()
+            meter_provider = self._meter_provider
+            if meter_provider is None:
+                meter_provider = global_meter_provider()
+            if tracer_provider is not self._seen_tracer or meter_provider is not self._seen_meter:
+                self._refresh(tracer_provider, meter_provider)
+            if not self._live_any:
+                return False  # the common "no SDK at all"
+            if _SUPPRESS is None:  # pragma: no cover - an API version that moved the keys
+                return not suppressed()
+            current = current_context()
+            return not (current.get(_SUPPRESS[0]) or current.get(_SUPPRESS[1]))
         except Exception as exc:  # never, but this runs before every call: stay out of its way
             report(exc, "otel backend")
             return False
 
     def ready(self) -> bool:
-        return self._tracing() or self._metrics()
+        self.wants()  # refreshes which providers record
+        return self._live_any
 
     # -- start ---------------------------------------------------------------------------------
     def _start_attributes(self, op: Record) -> Tuple[str, Attributes]:
@@ -184,20 +182,24 @@ class OpenTelemetryBackend:
             return cached[0], attributes
         return cached
 
-    def start(self, op: Record) -> Optional[_Handle]:
-        # A helper contains database calls but is none: no duration point of its own.
-        metrics = op.leaf and self._metrics()
-        if not self._tracing():
-            # No tracer SDK: no span at all, only the metric (when a meter SDK records it).
-            return _Handle(None, False, False, True) if metrics else None
+    def _span(self, op: Record, parent: Any) -> trace.Span:
         cached = self._names.get((op.system, op.name, op.collection))
         if cached is None or op.parameters:
             cached = self._start_attributes(op)
-        span = self.tracer.start_span(
+        return self.tracer.start_span(
             cached[0],
-            kind=SpanKind.CLIENT if op.leaf else SpanKind.INTERNAL,
-            attributes=cached[1],
+            parent,
+            SpanKind.CLIENT if op.leaf else SpanKind.INTERNAL,
+            cached[1],
         )
+
+    def start(self, op: Record) -> Optional[_Handle]:
+        # A helper contains database calls but is none: no duration point of its own.
+        metrics = op.leaf and self._live_metrics
+        if not self._live_tracing:
+            # No tracer SDK: no span at all, only the metric (when a meter SDK records it).
+            return _Handle(None, False, False, True) if metrics else None
+        span = self._span(op, current_context())
         recording = span.is_recording()
         handle = _Handle(span, recording, recording or span.get_span_context().is_valid, metrics)
         if recording:
@@ -207,17 +209,14 @@ class OpenTelemetryBackend:
     def enter(self, handle: _Handle, op: Record) -> Any:
         if handle.hook is not None:
             hook, handle.hook = handle.hook, None
-            try:
-                hook(handle.span, CallView(op))
-            except Exception as exc:
-                report(exc, "request_hook")
+            self._request(hook, handle.span, op)
         if not handle.current:
             return None  # no span, or an invalid one: nothing to propagate, skip the context switch
-        return context.attach(trace.set_span_in_context(handle.span))  # type: ignore[arg-type]
+        return attach(with_span(current_context(), handle.span))
 
     def exit(self, handle: _Handle, token: Any) -> None:
         if token is not None:
-            context.detach(token)
+            detach(token)
 
     def inject(self, handle: _Handle, carrier: Dict[str, str]) -> bool:
         """The global propagator's headers for this call's span (sampled out: the sampled flag off)."""
@@ -226,22 +225,141 @@ class OpenTelemetryBackend:
         propagate.inject(carrier, context=trace.set_span_in_context(handle.span))  # type: ignore[arg-type]
         return True
 
+    @staticmethod
+    def _request(hook: Any, span: Any, op: Record) -> None:
+        try:
+            hook(span, CallView(op))
+        except Exception as exc:
+            report(exc, "request_hook")
+
+    # -- the whole call, when this is the only backend ------------------------------------------
+    async def traced_call(
+        self,
+        op: Record,
+        reader: Reader,
+        awaitable: Awaitable[Any],
+        scope: Optional[ContextVar[Optional[Record]]] = None,
+    ) -> Any:
+        """``Dispatcher``'s traced call with this backend's steps written in line: the same steps in
+        the same order under the same guards (start, the request's details when recording, the
+        request hook, the span made current, its context injected; then the outcome read and the
+        span and metric finished), in a third of the Python calls. The dispatcher uses it when
+        OpenTelemetry is the only backend."""
+        scope_token = scope.set(op) if scope is not None else None
+        try:
+            span: Any = None
+            token = None
+            detailed = metrics = False
+            try:
+                metrics = op.leaf and self._live_metrics
+                if self._live_tracing:
+                    parent = current_context()
+                    span = self._span(op, parent)
+                    detailed = span.is_recording()
+                    if detailed:
+                        try:
+                            reader.details(op, self._capture_query, self._query_max_length)
+                        except Exception as exc:
+                            report(exc)
+                        if self._request_hook is not None:
+                            self._request(self._request_hook, span, op)
+                    if detailed or span.get_span_context().is_valid:
+                        current = with_span(parent, span)
+                        token = attach(current)
+                        if op.carrier is not None:
+                            propagate.inject(op.carrier, context=current)
+            except Exception as exc:
+                report(exc, "otel backend")
+            if span is None and not metrics:
+                return await awaitable
+            started = perf_counter()
+            try:
+                response = await awaitable
+            except BaseException as exc:
+                self._end(span, token, detailed, metrics, started, op, reader, None, exc)
+                raise
+            self._end(span, token, detailed, metrics, started, op, reader, response, None)
+            return response
+        finally:
+            if scope_token is not None:
+                scope.reset(scope_token)  # type: ignore[union-attr]
+
+    def _end(
+        self,
+        span: Any,
+        token: Any,
+        detailed: bool,
+        metrics: bool,
+        started: float,
+        op: Record,
+        reader: Reader,
+        response: Any,
+        exc: Optional[BaseException],
+    ) -> None:
+        elapsed = perf_counter() - started
+        if token is not None:
+            try:
+                detach(token)
+            except Exception as error:
+                report(error, "otel backend")
+        try:
+            if exc is None:
+                reader.response(op, response, detailed)
+            else:
+                reader.error(op, exc, detailed)
+        except Exception as error:  # a reader that failed must not leave the span open
+            report(error)
+        try:
+            self._finish(span, detailed, metrics, elapsed, op, response, exc)
+        except Exception as error:
+            report(error, "otel backend")
+
     # -- finish --------------------------------------------------------------------------------
     def finish(
         self, handle: _Handle, op: Record, response: Any, exc: Optional[BaseException]
     ) -> None:
-        elapsed = perf_counter() - handle.start
-        span = handle.span
+        self._finish(
+            handle.span,
+            handle.detailed,
+            handle.metrics,
+            perf_counter() - handle.start,
+            op,
+            response,
+            exc,
+        )
+
+    def _finish(
+        self,
+        span: Any,
+        detailed: bool,
+        metrics: bool,
+        elapsed: float,
+        op: Record,
+        response: Any,
+        exc: Optional[BaseException],
+    ) -> None:
         try:
-            if handle.detailed and span is not None:
+            if detailed and span is not None:
                 self._on_finish(span, op, response, exc)
         finally:
             try:
                 if span is not None:
                     span.end()
             finally:  # a span processor that raises in on_end must not cost the metric
-                if handle.metrics:
-                    self.duration.record(elapsed, self._metric_attributes(op))
+                if metrics:
+                    key = (
+                        op.system,
+                        op.name,
+                        op.collection,
+                        op.server_address,
+                        op.server_port,
+                        op.error_type,
+                    )
+                    try:
+                        attributes = self._metric_sets[key]
+                    except (KeyError, TypeError):  # a new set, or an unhashable value read
+                        attributes = self._metric_attributes(op)
+                    self.duration.record(elapsed, attributes)
 
     def _on_finish(
         self, span: trace.Span, op: Record, response: Any, exc: Optional[BaseException]

@@ -12,7 +12,7 @@ from contextvars import ContextVar
 from typing import Any, AsyncIterator, Callable, Dict, List, Mapping, Optional, Tuple
 
 from instrumentation import _state
-from instrumentation._dispatch import Reader, TracedAsyncIterator, traced_call
+from instrumentation._dispatch import Reader, TracedAsyncIterator
 from instrumentation._guard import guard
 from instrumentation._patching import Patch
 from instrumentation._query import capture
@@ -292,7 +292,7 @@ class Helpers:
                 op = self.record(name, args, kwargs)
             if op is None:
                 return await wrapped(*args, **kwargs)
-            return await traced_call(dispatcher, op, reader, wrapped(*args, **kwargs), current)
+            return await dispatcher.call(op, reader, wrapped(*args, **kwargs), current)
 
         return wrapper
 

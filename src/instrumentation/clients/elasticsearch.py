@@ -20,7 +20,7 @@ from typing import Any, Awaitable, Dict, Mapping, Optional, Tuple
 
 from instrumentation import _attributes as A
 from instrumentation import _state
-from instrumentation._dispatch import Reader, traced_call
+from instrumentation._dispatch import Reader
 from instrumentation._guard import report
 from instrumentation._patching import Patch
 from instrumentation._record import Record, exception_type
@@ -212,7 +212,7 @@ def _perform_request(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any
         except Exception as exc:
             report(exc)
         else:
-            return traced_call(dispatcher, op, API, wrapped(*args, **kwargs), _api_operation)
+            return dispatcher.call(op, API, wrapped(*args, **kwargs), _api_operation)
     return _quiet_call(wrapped(*args, **kwargs))
 
 

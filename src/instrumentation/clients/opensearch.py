@@ -20,7 +20,7 @@ from contextvars import ContextVar
 from typing import Any, Dict, List, Optional, Pattern, Tuple
 
 from instrumentation import _state
-from instrumentation._dispatch import Reader, traced_call
+from instrumentation._dispatch import Reader
 from instrumentation._guard import guard, report
 from instrumentation._patching import Patch
 from instrumentation._record import Record, exception_type
@@ -173,7 +173,7 @@ def _perform_request(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any
     except Exception as exc:
         report(exc)
         return wrapped(*args, **kwargs)
-    return traced_call(dispatcher, op, API, wrapped(*args, **kwargs), _api_call)
+    return dispatcher.call(op, API, wrapped(*args, **kwargs), _api_call)
 
 
 async def _connection_request(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 from instrumentation import _attributes as A
 from instrumentation import _state
-from instrumentation._dispatch import Reader, TracedAsyncIterator, traced_call
+from instrumentation._dispatch import Reader, TracedAsyncIterator
 from instrumentation._guard import guard
 from instrumentation._patching import Patch
 from instrumentation._query import bound
@@ -504,9 +504,7 @@ def _send(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
                 op.carrier = {}
             if op is not None:
                 reader = REST if kwargs.get("status_codes") is not None else _REST_UNCHECKED
-                return traced_call(
-                    dispatcher, op, reader, _send_later(wrapped, args, kwargs), _traced
-                )
+                return dispatcher.call(op, reader, _send_later(wrapped, args, kwargs), _traced)
     awaitable = wrapped(*args, **kwargs)
     if dispatcher is None:
         return awaitable
@@ -521,7 +519,7 @@ def _send(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     reader = REST if kwargs.get("status_codes") is not None else _REST_UNCHECKED
     if group is not None:
         return _in_group(group, op, awaitable, reader)
-    return traced_call(dispatcher, op, reader, awaitable)
+    return dispatcher.call(op, reader, awaitable)
 
 
 def _grpc(
@@ -548,8 +546,8 @@ def _grpc(
             return wrapped(*args, **kwargs)
         if dispatcher.propagate:  # the call's metadata is read when it runs: after the span starts
             op.carrier = {}
-            return traced_call(dispatcher, op, reader, wrapped(*args, **kwargs), _traced)
-        return traced_call(dispatcher, op, reader, wrapped(*args, **kwargs))
+            return dispatcher.call(op, reader, wrapped(*args, **kwargs), _traced)
+        return dispatcher.call(op, reader, wrapped(*args, **kwargs))
 
     return wrapper
 
@@ -618,7 +616,7 @@ def _grouped(name: str, collection: Callable[[Any, Any, Any], Optional[str]]) ->
             return await wrapped(*args, **kwargs)
         token = _group.set(op)  # before the call is made: some of these send on being called
         try:
-            return await traced_call(dispatcher, op, _GROUP, wrapped(*args, **kwargs))
+            return await dispatcher.call(op, _GROUP, wrapped(*args, **kwargs))
         finally:
             _group.reset(token)
 
