@@ -7,8 +7,9 @@ A test that takes ``node_class`` runs once per elastic-transport node class (aio
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from typing import Any
+from typing import Any, AsyncIterator
 
 import pytest
 from elasticsearch import AsyncElasticsearch, BadRequestError, ConnectionError, NotFoundError
@@ -17,6 +18,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 import instrumentation
 from tests.servers.elasticsearch import ElasticsearchStandIn
 from tests.servers.threaded import InThread
+from tests.support.differential import plain_traced_plain
 from tests.support.in_flight import HELD_BACK
 from tests.support.telemetry import duration_points, exception_events, finished
 
@@ -140,24 +142,44 @@ async def test_bulk_records_batch_size(
 
 
 async def test_bulk_with_failed_items_is_error(
-    instrumented: Any, es: AsyncElasticsearch, node_class: str, span_exporter: Any
+    instrumented: Any,
+    es: AsyncElasticsearch,
+    node_class: str,
+    span_exporter: Any,
+    metric_reader: Any,
 ) -> None:
+    """The real node's item failures (as in tests/real): a value its ``long`` mapping cannot
+    take, 400 document_parsing_exception, and a create of an existing id, 409."""
+    await es.index(index="movies", id="0", document={"title": "Alien", "n": 1979})
     instrumented()
-    operations = [
-        {"index": {"_index": "movies", "_id": "1"}},
-        {"title": "ok"},
-        {"index": {"_index": "movies", "_id": "2"}},
-        {"title": "bad", "_fail": "mapper_parsing_exception"},
-        {"index": {"_index": "movies", "_id": "3"}},
-        {"title": "bad", "_fail": "version_conflict_engine_exception"},
-    ]
-    response = await es.bulk(operations=operations)
+    response = await es.bulk(
+        index="movies",
+        operations=[
+            {"index": {"_id": "1"}},
+            {"title": "fine", "n": 1},
+            {"index": {"_id": "2"}},
+            {"title": "bad", "n": "secret-bulk-value"},
+            {"create": {"_id": "0"}},
+            {"title": "exists already"},
+        ],
+    )
     assert response["errors"] is True
+    assert [next(iter(item.values()))["status"] for item in response["items"]] == [201, 400, 409]
     [span] = finished(span_exporter)
+    assert span.name == "bulk movies"
     assert span.status.status_code is StatusCode.ERROR
     assert span.attributes["elasticsearch.bulk.failed_items"] == 2
-    assert span.attributes["error.type"] == "mapper_parsing_exception"
+    assert span.attributes["error.type"] == "document_parsing_exception"
     assert span.attributes["db.operation.batch.size"] == 3
+    assert span.attributes["db.response.status_code"] == "200"
+    description = span.status.description
+    assert description.startswith("2 bulk items failed; first: document_parsing_exception: ")
+    assert "failed to parse field [n] of type [long]" in description
+    assert "secret-bulk-value" not in description
+    assert "Preview of field" not in description
+    assert not exception_events(span)  # nothing was raised
+    [point] = duration_points(metric_reader)
+    assert point.attributes["error.type"] == "document_parsing_exception"
 
 
 _LINES = [
@@ -465,39 +487,24 @@ async def test_product_check_failure_is_an_error_span(
 
 
 # -- a failed call keeps the server's reason ------------------------------------------------------
-#: What Elasticsearch 8.x/9.x answers for a document whose field does not fit its mapping: the
-#: reason echoes the start of the offending value.
-MAPPING_ERROR = {
-    "error": {
-        "root_cause": [
-            {
-                "type": "document_parsing_exception",
-                "reason": "[1:8] failed to parse field [year] of type [long] in document with id "
-                "'1'. Preview of field's value: 'secret-value'",
-            }
-        ],
-        "type": "document_parsing_exception",
-        "reason": "[1:8] failed to parse field [year] of type [long] in document with id '1'. "
-        "Preview of field's value: 'secret-value'",
-        "caused_by": {
-            "type": "illegal_argument_exception",
-            "reason": 'For input string: "secret-value"',
-        },
-    },
-    "status": 400,
-}
-
+#: What Elasticsearch 9.x answers (the imitation as a real node does) for a document whose field
+#: does not fit its mapping: the reason echoes the start of the offending value, "[1:9] failed to
+#: parse field [year] of type [long] in document with id '1'. Preview of field's value: '...'".
 SCRUBBED_REASON = (
-    "document_parsing_exception: [1:8] failed to parse field [year] of type [long] "
+    "document_parsing_exception: [1:9] failed to parse field [year] of type [long] "
     "in document with id '?'"
 )
 
 
+async def _map_year_as_long(es: AsyncElasticsearch) -> None:
+    await es.index(index="movies", id="0", document={"year": 1979})  # before instrument()
+
+
 async def test_elasticsearch_error_status_is_the_first_root_cause_scrubbed_of_values(
-    instrumented: Any, es: AsyncElasticsearch, span_exporter: Any, elasticsearch_server: Any
+    instrumented: Any, es: AsyncElasticsearch, span_exporter: Any
 ) -> None:
+    await _map_year_as_long(es)
     instrumented()
-    elasticsearch_server.faults.add(path="/movies/_doc/1", status=400, body=MAPPING_ERROR)
     with pytest.raises(BadRequestError) as raised:
         await es.index(index="movies", id="1", document={"year": "secret-value"})
     [span] = finished(span_exporter)
@@ -514,16 +521,16 @@ async def test_elasticsearch_error_status_is_the_first_root_cause_scrubbed_of_va
 
 
 async def test_raw_capture_keeps_the_server_reason_as_it_is(
-    instrumented: Any, es: AsyncElasticsearch, span_exporter: Any, elasticsearch_server: Any
+    instrumented: Any, es: AsyncElasticsearch, span_exporter: Any
 ) -> None:
+    await _map_year_as_long(es)
     instrumented(capture_query="raw")
-    elasticsearch_server.faults.add(path="/movies/_doc/1", status=400, body=MAPPING_ERROR)
-    with pytest.raises(BadRequestError):
+    with pytest.raises(BadRequestError) as raised:
         await es.index(index="movies", id="1", document={"year": "secret-value"})
     [span] = finished(span_exporter)
-    assert span.status.description == (
-        "document_parsing_exception: " + MAPPING_ERROR["error"]["root_cause"][0]["reason"]
-    )
+    reason = raised.value.body["error"]["root_cause"][0]["reason"]
+    assert reason.endswith("Preview of field's value: 'secret-value'")
+    assert span.status.description == "document_parsing_exception: " + reason
     [event] = exception_events(span)
     assert "secret-value" in event.attributes["exception.message"]
 
@@ -544,23 +551,119 @@ async def test_missing_index_reason_and_missing_document(
     assert all(len(exception_events(s)) == 1 for s in (missing_index, missing_doc))
 
 
+#: The real tier's bad requests (tests/real/test_elasticsearch_real.py, ERRORS), which the imitation
+#: answers as the real node does: id, call(es), span name, error.type, reason, exception.
+NODE_ERRORS = [
+    (
+        "get-missing-document-404",
+        lambda es: es.get(index="movies", id="nope"),
+        "get movies",
+        "404",
+        "document not found",
+        "NotFoundError",
+    ),
+    (
+        "search-missing-index-404",
+        lambda es: es.search(index="movies-nowhere"),
+        "search movies-nowhere",
+        "404",
+        "index_not_found_exception: no such index [movies-nowhere]",
+        "NotFoundError",
+    ),
+    (
+        "create-existing-id-409",
+        lambda es: es.create(index="movies", id="0", document={"title": "again"}),
+        "create movies",
+        "409",
+        "version_conflict_engine_exception: [0]: version conflict, document already exists "
+        "(current version [1])",
+        "ConflictError",
+    ),
+    (
+        "unknown-query-400",
+        lambda es: es.search(index="movies", query={"nope": {"title": "x"}}),
+        "search movies",
+        "400",
+        "parsing_exception: unknown query [nope]",
+        "BadRequestError",
+    ),
+    (
+        "create-existing-index-400",
+        lambda es: es.indices.create(index="movies"),
+        "indices.create movies",
+        "400",
+        None,  # "index [movies/<uuid>] already exists": checked by prefix below
+        "BadRequestError",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("call", "name", "error_type", "reason", "exception"),
+    [case[1:] for case in NODE_ERRORS],
+    ids=[case[0] for case in NODE_ERRORS],
+)
+async def test_node_error_changes_nothing_the_application_sees(
+    instrumented: Any,
+    es: AsyncElasticsearch,
+    elasticsearch_server: Any,
+    span_exporter: Any,
+    metric_reader: Any,
+    apm: Any,
+    call: Any,
+    name: str,
+    error_type: str,
+    reason: Any,
+    exception: str,
+) -> None:
+    await es.index(index="movies", id="0", document={"title": "Alien", "n": 1979})
+
+    @contextlib.asynccontextmanager
+    async def open_client() -> AsyncIterator[AsyncElasticsearch]:
+        async with AsyncElasticsearch(elasticsearch_server.url) as client:
+            yield client
+
+    run = await plain_traced_plain(open_client, call, instrumented, span_exporter, apm=apm)
+    run.assert_same_outcome()
+    assert run.traced.raised
+    [span] = run.spans
+    assert span.name == name
+    assert span.status.status_code is StatusCode.ERROR
+    if reason is None:
+        assert span.status.description.startswith(
+            "resource_already_exists_exception: index [movies/"
+        )
+        assert span.status.description.endswith("] already exists")
+        reason = span.status.description
+    assert span.status.description == reason
+    assert span.attributes["error.type"] == error_type
+    assert span.attributes["db.response.status_code"] == error_type
+    [event] = exception_events(span)
+    assert event.attributes["exception.type"].endswith(exception)
+    [point] = duration_points(metric_reader)
+    assert point.attributes["error.type"] == error_type
+    assert [(s["name"], s["outcome"]) for s in run.apm_spans] == [(span.name, "failure")]
+
+
 async def test_bulk_item_errors_give_the_first_item_reason(
     instrumented: Any, es: AsyncElasticsearch, span_exporter: Any
 ) -> None:
-    docs = [{"_index": "movies", "_id": str(i), "title": f"movie {i}"} for i in range(3)]
+    await _map_year_as_long(es)
+    docs = [{"_id": str(i), "title": f"movie {i}", "year": 2000 + i} for i in range(3)]
     for doc in docs[:2]:
-        doc["_fail"] = "mapper_parsing_exception"
+        doc["year"] = f"secret-{doc['_id']}"
     instrumented()
     response = await es.bulk(
-        operations=[line for doc in docs for line in ({"index": {"_id": doc["_id"]}}, doc)],
+        operations=[line for doc in docs for line in ({"index": {"_id": doc.pop("_id")}}, doc)],
         index="movies",
     )
     assert response["errors"] is True
     [span] = finished(span_exporter)
     assert span.status.status_code is StatusCode.ERROR
     assert span.attributes["elasticsearch.bulk.failed_items"] == 2
-    assert span.status.description.startswith(
-        "2 bulk items failed; first: mapper_parsing_exception"
+    assert span.status.description == (
+        "2 bulk items failed; first: document_parsing_exception: [1:27] failed to parse field "
+        "[year] of type [long] in document with id '?'"
     )
     assert not [e for e in span.events if e.name == "exception"]  # no exception was raised
 

@@ -43,7 +43,7 @@ from tests.support.differential import Differential, plain_traced_plain
 from tests.support.in_flight import HELD_BACK, Arrivals, cancel_when, time_out_when
 from tests.support.telemetry import duration_points, status_of
 
-DOCS = [{"title": "Alien"}, {"title": "Heat"}, {"title": "Up"}]
+DOCS = [{"title": "Alien", "n": 1979}, {"title": "Heat", "n": 1995}, {"title": "Up", "n": 2009}]
 
 
 # -- servers that misbehave below HTTP ------------------------------------------------------------
@@ -150,7 +150,7 @@ async def _timed_out_search(es: AsyncElasticsearch, env: Env) -> Any:
 async def _bulk_helper(es: AsyncElasticsearch, env: Env) -> Any:
     actions = [
         {"_id": "1", "title": "fine"},
-        {"_id": "2", "title": "bad", "_fail": "mapper_parsing_exception"},
+        {"_id": "2", "title": "bad", "n": "secret"},  # "n" is a long: the node refuses it
     ]
     return await helpers.async_bulk(es, actions, index="movies")
 
@@ -266,7 +266,7 @@ CASES = [
         "bulk-helper-with-a-failed-document",
         _bulk_helper,
         (
-            ("bulk movies", "mapper_parsing_exception"),
+            ("bulk movies", "document_parsing_exception"),
             ("helpers.async_bulk movies", "BulkIndexError"),
         ),
     ),

@@ -5,7 +5,21 @@ of the Elasticsearch REST protocol for what those callers do with the real
 ``elasticsearch.AsyncElasticsearch`` (either node class), its async helpers and its async DSL
 classes: ``X-Elastic-Product``, compatibility mimetypes, NDJSON bodies, scrolls, per-item bulk
 results and Elasticsearch-shaped errors. Search understands ``match_all``, ``match``, ``range`` and
-``bool``; every other query matches everything.
+``bool``; every other query type Elasticsearch knows matches everything.
+
+The errors a real 9.x node gives for bad requests come naturally, with the real status, type,
+reason and body shape (checked against a real node by the real tier, ``tests/real``):
+
+* a value a field's mapping cannot take (a non-numeric string into a ``long`` field, mapped
+  dynamically from the first value or by ``indices.create``): 400 ``document_parsing_exception``
+  ``[1:6] failed to parse field [n] of type [long] in document with id '2'. Preview of field's
+  value: '...'`` (``mapper_parsing_exception`` without the position when ``flavor="opensearch"``);
+* ``create`` (``_create``, ``op_type=create``, a bulk ``create``) of an existing id: 409
+  ``version_conflict_engine_exception``;
+* an unknown query type: 400 ``parsing_exception`` ``unknown query [nope]``;
+* ``indices.create`` of an existing index: 400 ``resource_already_exists_exception``;
+* a missing index: 404 ``index_not_found_exception``; a missing document: 404 ``found: false``;
+* a path no handler serves: 400 with a plain-string ``error``, ``no handler found for uri [...]``.
 
 Data lives in memory and is visible at once (every write behaves as if refreshed). A
 :class:`FaultPlan` injects error statuses, slow answers, dropped connections and malformed bodies,
@@ -53,6 +67,23 @@ _ERROR_TYPES = {
 _MALFORMED_BODY = b'{"took":1,"timed_out":false,"hits":{"total":{"value":'
 _RANGE = {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le}
 _ASSIGN_RE = re.compile(r"^ctx\._source\.([\w.]+)\s*=\s*(.+)$", re.S)
+_NUMERIC_TYPES = frozenset(
+    {"long", "integer", "short", "byte", "double", "float", "half_float", "unsigned_long"}
+)
+#: query types a real node knows (the imitation understands a few, the rest match everything)
+_KNOWN_QUERIES = frozenset(
+    {
+        "bool", "boosting", "combined_fields", "constant_score", "dis_max", "distance_feature",
+        "exists", "function_score", "fuzzy", "geo_bounding_box", "geo_distance", "geo_shape",
+        "has_child", "has_parent", "ids", "intervals", "knn", "match", "match_all",
+        "match_bool_prefix", "match_none", "match_phrase", "match_phrase_prefix",
+        "more_like_this", "multi_match", "nested", "parent_id", "pinned", "prefix",
+        "query_string", "range", "rank_feature", "regexp", "script", "script_score",
+        "semantic", "shape", "simple_query_string", "span_containing", "span_first",
+        "span_multi", "span_near", "span_not", "span_or", "span_term", "span_within",
+        "sparse_vector", "term", "terms", "terms_set", "text_expansion", "wildcard", "wrapper",
+    }
+)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- errors, faults, records
@@ -67,13 +98,23 @@ class _EsError(Exception):
         self.type = type_
         self.reason = reason
         self.extra = extra
+        self.root_cause: Optional[_Json] = None  # when it is not this error itself
 
     def cause(self) -> _Json:
         return {"type": self.type, "reason": self.reason, **self.extra}
 
+    def root(self) -> _Json:
+        """The ``root_cause`` entry: the innermost node error, without its ``caused_by``."""
+        if self.root_cause is not None:
+            return self.root_cause
+        return {k: v for k, v in self.cause().items() if k != "caused_by"}
+
     def body(self) -> _Json:
-        cause = self.cause()
-        return {"error": {"root_cause": [cause], **cause}, "status": self.status}
+        return {"error": {"root_cause": [self.root()], **self.cause()}, "status": self.status}
+
+
+class _NoHandler(Exception):
+    """A path no handler serves: 400 with a plain-string error (and no ``status``)."""
 
 
 def _index_not_found(name: str) -> _EsError:
@@ -85,6 +126,73 @@ def _index_not_found(name: str) -> _EsError:
         index_uuid="_na_",
         index=name,
     )
+
+
+def _position(text: str, key: str) -> Tuple[int, int]:
+    """``(line, column)`` of the value of the first ``"key":`` in a JSON text, 1-based, as the
+    node's parser reports it (the client sends compact JSON, one document per line)."""
+    m = re.search('"' + re.escape(key) + r'"\s*:\s*', text)
+    end = m.end() if m else 0
+    line = text.count("\n", 0, end) + 1
+    return line, end - (text.rfind("\n", 0, end) + 1) + 1
+
+
+def _unknown_query(name: str, text: str) -> _EsError:
+    line, col = _position(text, name)
+    return _EsError(
+        400,
+        "parsing_exception",
+        f"unknown query [{name}]",
+        line=line,
+        col=col,
+        caused_by={
+            "type": "named_object_not_found_exception",
+            "reason": f"[{line}:{col}] unknown field [{name}]",
+        },
+    )
+
+
+def _check_query(query: Any, text: str) -> None:
+    """400 ``parsing_exception`` for a query type no node knows, as the node parses the body;
+    one inside a ``bool`` clause comes wrapped in ``x_content_parse_exception``, as there."""
+    if not isinstance(query, dict) or len(query) != 1:
+        return
+    ((kind, spec),) = query.items()
+    if kind not in _KNOWN_QUERIES:
+        raise _unknown_query(kind, text)
+    if kind != "bool" or not isinstance(spec, dict):
+        return
+    for clause in ("must", "filter", "should", "must_not"):
+        for inner in _as_list(spec.get(clause)):
+            try:
+                _check_query(inner, text)
+            except _EsError as exc:
+                if exc.type != "parsing_exception":
+                    raise
+                line, col = exc.extra["line"], exc.extra["col"]
+                wrapped = _EsError(
+                    400,
+                    "x_content_parse_exception",
+                    f"[{line}:{col}] [bool] failed to parse field [{clause}]",
+                    caused_by=exc.cause(),
+                )
+                wrapped.root_cause = exc.root()
+                raise wrapped from None
+
+
+def _dynamic_type(value: Any) -> Optional[str]:
+    """The type dynamic mapping gives a top-level field for its first value."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "long"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, dict):
+        return "object"
+    return None
 
 
 @dataclass
@@ -175,6 +283,8 @@ class _Index:
     uuid: str
     docs: Dict[str, _Doc] = field(default_factory=dict)
     last_seq_no: int = -1
+    #: top-level field -> mapping type, from ``indices.create`` or the first value (dynamic)
+    mapping: Dict[str, str] = field(default_factory=dict)
 
     def next_seq_no(self) -> int:
         self.last_seq_no += 1
@@ -304,17 +414,26 @@ class ElasticsearchStandIn:
     ``cloud_headers`` adds the ``X-Found-Handling-Cluster`` / ``X-Found-Handling-Instance``
     headers Elastic Cloud's proxy sets (values in ``cloud_cluster`` / ``cloud_instance``);
     ``product_header=False`` leaves out ``X-Elastic-Product`` so the client refuses the server;
-    ``version`` is what ``GET /`` reports.
+    ``version`` is what ``GET /`` reports. ``flavor="opensearch"`` (settable on a running server)
+    answers as an OpenSearch node where the two differ in what the tests reach: no
+    ``X-Elastic-Product``, and a mapping failure is ``mapper_parsing_exception`` without the
+    ``[line:col]`` prefix.
     """
 
     def __init__(
-        self, *, cloud_headers: bool = False, product_header: bool = True, version: str = "9.1.0"
+        self,
+        *,
+        cloud_headers: bool = False,
+        product_header: bool = True,
+        version: str = "9.1.0",
+        flavor: str = "elasticsearch",
     ) -> None:
         self.host = "127.0.0.1"
         self.port = 0
         self.cloud_headers = cloud_headers
         self.product_header = product_header
         self.version = version
+        self.flavor = flavor
         self.faults = FaultPlan()
         self.requests: List[RecordedRequest] = []
         self.cloud_cluster = uuid.uuid4().hex
@@ -389,8 +508,11 @@ class ElasticsearchStandIn:
             error = _EsError(fault.status, type_, f"stand-in fault: HTTP {fault.status} [{type_}]")
             body_ = fault.body if fault.body is not None else error.body()
             return self._respond(request, fault.status, body_)
-        with self._lock:
-            status, payload = self._dispatch(request, method, body)
+        try:
+            with self._lock:
+                status, payload = self._dispatch(request, method, body)
+        except _NoHandler as exc:
+            status, payload = 400, {"error": str(exc)}
         return self._respond(request, status, payload)
 
     def _dispatch(self, request: web.Request, method: str, body: bytes) -> _Reply:
@@ -401,18 +523,14 @@ class ElasticsearchStandIn:
                 if params is None or method not in route.methods:
                     continue
                 return route.handler(_Call(method, params, dict(request.query), body))
-            raise _EsError(
-                404,
-                "resource_not_found_exception",
-                f"no handler found for uri [{request.path}] and method [{method}]",
-            )
+            raise _NoHandler(f"no handler found for uri [{request.raw_path}] and method [{method}]")
         except _EsError as exc:
             return exc.status, exc.body()
 
     def _headers(self, request: web.Request) -> Dict[str, str]:
         """The product (and cloud) headers, and the compatibility mimetype the client asked for."""
         headers: Dict[str, str] = {}
-        if self.product_header:
+        if self.product_header and self.flavor != "opensearch":
             headers["X-Elastic-Product"] = "Elasticsearch"
         if self.cloud_headers:
             headers["X-Found-Handling-Cluster"] = self.cloud_cluster
@@ -455,8 +573,10 @@ class ElasticsearchStandIn:
             (put, "{index}", self._create_index),
             (head, "{index}", self._index_exists),
             (write, "{index}/_doc/{id}", self._index_doc),
+            (write, "{index}/_create/{id}", self._create_doc),
             (post, "{index}/_doc", self._index_doc),
             (get, "{index}/_doc/{id}", self._get_doc),
+            (get, "_data_stream/{name}", self._get_data_stream),
         ]
         return [
             _Route(methods, tuple(t for t in template.split("/") if t), handler)
@@ -492,8 +612,64 @@ class ElasticsearchStandIn:
             "_primary_term": 1,
         }
 
-    def _store(self, index: _Index, doc_id: str, source: _Json) -> _Reply:
+    def _parse(self, index: _Index, doc_id: str, source: _Json, text: str) -> None:
+        """Check the document against the index's mapping, as the node parses it, and map
+        its new top-level fields dynamically. A non-numeric string for a numeric field is the
+        node's 400 (``text``: the document as sent, for the ``[line:col]`` of the value)."""
+        added: Dict[str, str] = {}
+        for key, value in source.items():
+            type_ = index.mapping.get(key)
+            if type_ is None:
+                dynamic = _dynamic_type(value)
+                if dynamic is not None:
+                    added[key] = dynamic
+                continue
+            if type_ in _NUMERIC_TYPES and isinstance(value, str):
+                try:
+                    float(value)
+                except ValueError:
+                    raise self._parse_error(key, type_, doc_id, value, text) from None
+        index.mapping.update(added)
+
+    def _parse_error(self, key: str, type_: str, doc_id: str, value: str, text: str) -> _EsError:
+        reason = (
+            f"failed to parse field [{key}] of type [{type_}] in document with id "
+            f"'{doc_id}'. Preview of field's value: '{value}'"
+        )
+        # as the node's number parsers throw: long its own, the others Java's NumberFormatException
+        thrown = "illegal_argument_exception" if type_ == "long" else "number_format_exception"
+        caused_by = {"type": thrown, "reason": f'For input string: "{value}"'}
+        if self.flavor == "opensearch":
+            return _EsError(400, "mapper_parsing_exception", reason, caused_by=caused_by)
+        line, col = _position(text, key)
+        return _EsError(
+            400, "document_parsing_exception", f"[{line}:{col}] {reason}", caused_by=caused_by
+        )
+
+    def _store(
+        self,
+        index: _Index,
+        doc_id: str,
+        source: _Json,
+        text: Optional[str] = None,
+        *,
+        create: bool = False,
+    ) -> _Reply:
+        """Index a document (``text``: as sent, when it is to be parsed against the mapping);
+        ``create``: 409 if the id exists, as for ``_create`` and ``op_type=create``."""
         existing = index.docs.get(doc_id)
+        if create and existing is not None:
+            raise _EsError(
+                409,
+                "version_conflict_engine_exception",
+                f"[{doc_id}]: version conflict, document already exists "
+                f"(current version [{existing.version}])",
+                index_uuid=index.uuid,
+                shard="0",
+                index=index.name,
+            )
+        if text is not None:
+            self._parse(index, doc_id, source, text)
         doc = _Doc(source, existing.version + 1 if existing else 1, index.next_seq_no())
         index.docs[doc_id] = doc
         if existing is None:
@@ -511,11 +687,20 @@ class ElasticsearchStandIn:
     def _update(self, index: _Index, doc_id: str, body: _Json) -> _Reply:
         existing = index.docs.get(doc_id)
         if existing is None:
-            raise _EsError(404, "document_missing_exception", f"[{doc_id}]: document missing")
-        source = {**existing.source, **(body.get("doc") or {})}
+            raise _EsError(
+                404,
+                "document_missing_exception",
+                f"[{doc_id}]: document missing",
+                index_uuid=index.uuid,
+                shard="0",
+                index=index.name,
+            )
+        partial = body.get("doc") or {}
+        source = {**existing.source, **partial}
         if source == existing.source:
             return 200, self._write_result(index, doc_id, existing, "noop")
-        return 200, self._store(index, doc_id, source)[1]
+        text = json.dumps(partial, separators=(",", ":"), ensure_ascii=False)
+        return 200, self._store(index, doc_id, source, text)[1]
 
     # ------------------------------------------------------------------ search
 
@@ -546,6 +731,7 @@ class ElasticsearchStandIn:
 
     def _run_search(self, call: _Call, body: _Json, index: Optional[str]) -> _Json:
         started = time.monotonic()
+        _check_query(body.get("query"), call.body.decode())
         hits = self._collect(self._resolve(index), body)
         size = int(body.get("size", call.query.get("size", 10)))
         start = int(body.get("from", call.query.get("from", 0)))
@@ -591,7 +777,9 @@ class ElasticsearchStandIn:
         return 200, self._run_search(call, call.json(), call.params.get("index"))
 
     def _count(self, call: _Call) -> _Reply:
-        hits = self._collect(self._resolve(call.params.get("index")), call.json())
+        body = call.json()
+        _check_query(body.get("query"), call.body.decode())
+        hits = self._collect(self._resolve(call.params.get("index")), body)
         return 200, {"count": len(hits), "_shards": dict(_SEARCH_SHARDS)}
 
     def _msearch(self, call: _Call) -> _Reply:
@@ -625,31 +813,39 @@ class ElasticsearchStandIn:
 
     def _bulk(self, call: _Call) -> _Reply:
         started = time.monotonic()
-        lines = call.ndjson()
+        raw = [line for line in call.body.decode().splitlines() if line.strip()]
         items: List[_Json] = []
         position = 0
-        while position < len(lines):
-            ((op, meta),) = lines[position].items()
+        while position < len(raw):
+            ((op, meta),) = json.loads(raw[position]).items()
             position += 1
-            source = None
+            source, text = None, ""
             if op != "delete":
-                source = lines[position]
+                text = raw[position]
+                source = json.loads(text)
                 position += 1
-            items.append({op: self._bulk_item(call, op, meta, source)})
+            items.append({op: self._bulk_item(call, op, meta, source, text)})
         errors = any("error" in next(iter(item.values())) for item in items)
         took = int((time.monotonic() - started) * 1000)
         return 200, {"errors": errors, "took": took, "items": items}
 
-    def _bulk_item(self, call: _Call, op: str, meta: _Json, source: Any) -> _Json:
-        """One action; a ``"_fail"`` key in its document (or update ``doc``) makes it fail."""
+    def _bulk_item(self, call: _Call, op: str, meta: _Json, source: Any, text: str) -> _Json:
+        """One action. A ``"_fail"`` key in its document (or update ``doc``) makes it fail with
+        that error type (a test hook of the imitation's own: a real node would index the field;
+        a value the mapping cannot take fails naturally, as on a node)."""
         name = str(meta.get("_index") or call.params.get("index"))
         doc_id = str(meta["_id"]) if meta.get("_id") is not None else _new_id()
         index = self._for_write(name)
         document = source.get("doc", source) if op == "update" else source
         if isinstance(document, dict) and "_fail" in document:
+            parse_failure = (
+                "mapper_parsing_exception"
+                if self.flavor == "opensearch"
+                else "document_parsing_exception"
+            )
             error = _EsError(
                 400,
-                str(document["_fail"] or "mapper_parsing_exception"),
+                str(document["_fail"] or parse_failure),
                 f"stand-in was asked to fail this [{op}] action",
                 index_uuid=index.uuid,
                 shard="0",
@@ -662,7 +858,7 @@ class ElasticsearchStandIn:
             elif op == "update":
                 status, result = self._update(index, doc_id, source)
             else:
-                status, result = self._store(index, doc_id, source)
+                status, result = self._store(index, doc_id, source, text, create=op == "create")
         except _EsError as exc:
             return {"_index": name, "_id": doc_id, "status": exc.status, "error": exc.cause()}
         return {**result, "status": status}
@@ -699,16 +895,36 @@ class ElasticsearchStandIn:
 
     def _create_index(self, call: _Call) -> _Reply:
         name = call.params["index"]
-        self._for_write(name)
+        existing = self._indices.get(name)
+        if existing is not None:
+            raise _EsError(
+                400,
+                "resource_already_exists_exception",
+                f"index [{name}/{existing.uuid}] already exists",
+                index_uuid=existing.uuid,
+                index=name,
+            )
+        index = self._for_write(name)
+        properties = (call.json().get("mappings") or {}).get("properties") or {}
+        index.mapping.update({k: str(v.get("type", "object")) for k, v in properties.items()})
         return 200, {"acknowledged": True, "shards_acknowledged": True, "index": name}
 
     def _index_exists(self, call: _Call) -> _Reply:
         self._resolve(call.params["index"])
         return 200, None
 
-    def _index_doc(self, call: _Call) -> _Reply:
+    def _index_doc(self, call: _Call, create: bool = False) -> _Reply:
         index = self._for_write(call.params["index"])
-        return self._store(index, call.params.get("id") or _new_id(), call.json())
+        doc_id = call.params.get("id") or _new_id()
+        create = create or call.query.get("op_type") == "create"
+        return self._store(index, doc_id, call.json(), call.body.decode(), create=create)
+
+    def _get_data_stream(self, call: _Call) -> _Reply:
+        """There are no data streams: a stock node's 404 (``async_reindex`` asks)."""
+        raise _index_not_found(call.params["name"])
+
+    def _create_doc(self, call: _Call) -> _Reply:
+        return self._index_doc(call, create=True)
 
     def _get_doc(self, call: _Call) -> _Reply:
         (index,) = self._resolve(call.params["index"])

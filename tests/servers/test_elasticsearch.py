@@ -9,11 +9,14 @@ import asyncio
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Dict, Type
 
+import aiohttp
 import pytest
 import pytest_asyncio
 from elasticsearch import (
     ApiError,
     AsyncElasticsearch,
+    BadRequestError,
+    ConflictError,
     ConnectionError,
     ConnectionTimeout,
     Elasticsearch,
@@ -101,9 +104,12 @@ async def test_info_ping_and_protocol_headers(
 
 
 async def test_unknown_endpoint(es: AsyncElasticsearch) -> None:
-    with pytest.raises(NotFoundError) as unknown:
-        await es.perform_request("GET", "/books/_no_such_api")
-    assert unknown.value.body["error"]["type"] == "resource_not_found_exception"
+    """As a node answers a path no handler serves: 400, the error a plain string, no status."""
+    with pytest.raises(BadRequestError) as unknown:
+        await es.perform_request("GET", "/books/_no_such_api", params={"pretty": "true"})
+    assert unknown.value.body == {
+        "error": "no handler found for uri [/books/_no_such_api?pretty=true] and method [GET]"
+    }
 
 
 # --------------------------------------------------------------------------- documents
@@ -133,6 +139,72 @@ async def test_documents(es: AsyncElasticsearch) -> None:
     created_index = await es.indices.create(index="empty")
     assert created_index["acknowledged"] is True
     assert (await es.indices.refresh(index="empty"))["_shards"]["successful"] == 1
+
+
+def error_of(raised: Any) -> Dict[str, Any]:
+    """The error of an error body, checked to have the node's shape."""
+    body = raised.value.body
+    assert set(body) == {"error", "status"} and body["status"] == raised.value.meta.status
+    return dict(body["error"])
+
+
+async def test_errors_a_node_gives_for_bad_writes(es: AsyncElasticsearch) -> None:
+    """The answers of a real 9.x node (tests/real/test_elasticsearch_real.py)."""
+    await es.index(index="books", id="1", document={"title": "Dune", "pages": 412})
+
+    for create in (
+        lambda: es.create(index="books", id="1", document={"title": "again"}),
+        lambda: es.index(index="books", id="1", document={"title": "again"}, op_type="create"),
+    ):
+        with pytest.raises(ConflictError) as conflict:
+            await create()
+        error = error_of(conflict)
+        uuid = error["index_uuid"]
+        cause = {
+            "type": "version_conflict_engine_exception",
+            "reason": "[1]: version conflict, document already exists (current version [1])",
+            "index_uuid": uuid,
+            "shard": "0",
+            "index": "books",
+        }
+        assert error == {"root_cause": [cause], **cause}
+    assert (await es.create(index="books", id="2", document={"title": "Emma"}))["result"] == (
+        "created"
+    )
+
+    # "pages" was mapped dynamically as long by its first value
+    with pytest.raises(BadRequestError) as parse:
+        await es.index(index="books", id="3", document={"pages": "secret-value"})
+    cause = {
+        "type": "document_parsing_exception",
+        "reason": "[1:10] failed to parse field [pages] of type [long] in document with id '3'. "
+        "Preview of field's value: 'secret-value'",
+    }
+    assert error_of(parse) == {
+        "root_cause": [cause],
+        **cause,
+        "caused_by": {
+            "type": "illegal_argument_exception",
+            "reason": 'For input string: "secret-value"',
+        },
+    }
+    assert (await es.index(index="books", id="3", document={"pages": "12"}))["result"] == (
+        "created"
+    )
+    await es.indices.create(index="typed", mappings={"properties": {"year": {"type": "integer"}}})
+    with pytest.raises(BadRequestError) as typed:
+        await es.index(index="typed", id="1", document={"title": "x", "year": "soon"})
+    assert error_of(typed)["caused_by"]["type"] == "number_format_exception"
+    assert error_of(typed)["reason"].startswith(
+        "[1:21] failed to parse field [year] of type [integer] in document with id '1'."
+    )
+
+    with pytest.raises(BadRequestError) as exists:
+        await es.indices.create(index="books")
+    error = error_of(exists)
+    assert error["type"] == "resource_already_exists_exception"
+    assert error["reason"] == f"index [books/{error['index_uuid']}] already exists"
+    assert error["index"] == "books"
 
 
 # --------------------------------------------------------------------------- search
@@ -176,6 +248,42 @@ async def test_search_count_and_msearch(es: AsyncElasticsearch) -> None:
         await es.search(index="missing")
 
 
+async def test_an_unknown_query_type_is_the_nodes_parsing_exception(
+    es: AsyncElasticsearch,
+) -> None:
+    await seed(es)
+    with pytest.raises(BadRequestError) as unknown:
+        await es.search(index="books", query={"nope": {"title": "x"}})
+    cause = {"type": "parsing_exception", "reason": "unknown query [nope]", "line": 1, "col": 18}
+    assert error_of(unknown) == {
+        "root_cause": [cause],
+        **cause,
+        "caused_by": {
+            "type": "named_object_not_found_exception",
+            "reason": "[1:18] unknown field [nope]",
+        },
+    }
+    with pytest.raises(BadRequestError) as counted:
+        await es.count(index="missing", query={"nope": {}})  # the body is parsed first
+    assert error_of(counted)["type"] == "parsing_exception"
+    with pytest.raises(BadRequestError) as nested:
+        await es.search(
+            index="books", query={"bool": {"must": [{"match": {"a": "b"}}, {"nope": {}}]}}
+        )
+    error = error_of(nested)
+    assert (error["type"], error["reason"]) == (
+        "x_content_parse_exception",
+        "[1:55] [bool] failed to parse field [must]",
+    )
+    assert error["root_cause"] == [
+        {"type": "parsing_exception", "reason": "unknown query [nope]", "line": 1, "col": 55}
+    ]
+    # a known type the imitation does not evaluate matches everything
+    assert (await es.search(index="books", query={"term": {"genre": "x"}}))["hits"]["total"][
+        "value"
+    ] == 4
+
+
 async def test_scroll_and_clear_scroll(
     es: AsyncElasticsearch, server: ElasticsearchStandIn
 ) -> None:
@@ -216,25 +324,75 @@ async def test_bulk(es: AsyncElasticsearch) -> None:
 
 
 async def test_bulk_item_failures(es: AsyncElasticsearch) -> None:
+    """The items a real node fails, with its statuses and error bodies."""
     resp = await es.bulk(
         index="shelf",
         operations=[
             {"index": {"_id": "ok"}},
-            {"title": "fine"},
+            {"title": "fine", "n": 1},
             {"index": {"_id": "bad"}},
-            {"title": "broken", "_fail": "mapper_parsing_exception"},
+            {"title": "broken", "n": "secret-bulk"},
+            {"create": {"_id": "ok"}},
+            {"title": "exists already"},
             {"update": {"_id": "gone"}},
             {"doc": {"title": "nothing to update"}},
             {"delete": {"_id": "gone"}},
+            {"index": {"_id": "hook"}},
+            {"title": "x", "_fail": None},
         ],
     )
     assert resp["errors"] is True
-    fine, broken, missing, not_found = (i[next(iter(i))] for i in resp["items"])
+    fine, broken, conflict, missing, not_found, hook = (i[next(iter(i))] for i in resp["items"])
     assert fine["status"] == 201
-    assert (broken["status"], broken["error"]["type"]) == (400, "mapper_parsing_exception")
+    assert broken == {
+        "_index": "shelf",
+        "_id": "bad",
+        "status": 400,
+        "error": {
+            "type": "document_parsing_exception",
+            "reason": "[1:23] failed to parse field [n] of type [long] in document with id "
+            "'bad'. Preview of field's value: 'secret-bulk'",
+            "caused_by": {
+                "type": "illegal_argument_exception",
+                "reason": 'For input string: "secret-bulk"',
+            },
+        },
+    }
+    assert (conflict["status"], conflict["error"]["type"]) == (
+        409,
+        "version_conflict_engine_exception",
+    )
+    assert conflict["error"]["reason"] == (
+        "[ok]: version conflict, document already exists (current version [1])"
+    )
     assert (missing["status"], missing["error"]["type"]) == (404, "document_missing_exception")
+    assert missing["error"]["reason"] == "[gone]: document missing"
+    assert {"index_uuid", "shard", "index"} <= set(missing["error"])
     assert (not_found["status"], not_found["result"]) == (404, "not_found")
+    # the "_fail" test hook: an item failure of the given (default: the parse) error type
+    assert (hook["status"], hook["error"]["type"]) == (400, "document_parsing_exception")
     assert not await es.exists(index="shelf", id="bad")
+
+
+async def test_opensearch_flavor(server: ElasticsearchStandIn) -> None:
+    """What an OpenSearch node answers differently: no product header, and a mapping failure
+    is mapper_parsing_exception without the position (tests/real/test_opensearch_real.py)."""
+    from opensearchpy import AsyncOpenSearch
+    from opensearchpy import RequestError as OpenSearchRequestError
+
+    server.flavor = "opensearch"
+    async with AsyncOpenSearch([server.url]) as client:
+        await client.index(index="books", id="1", body={"n": 1})
+        with pytest.raises(OpenSearchRequestError) as parse:
+            await client.index(index="books", id="2", body={"n": "secret-value"})
+    error = parse.value.info["error"]
+    assert (error["type"], error["reason"]) == (
+        "mapper_parsing_exception",
+        "failed to parse field [n] of type [long] in document with id '2'. "
+        "Preview of field's value: 'secret-value'",
+    )
+    async with aiohttp.ClientSession() as session, session.get(server.url) as answer:
+        assert "X-Elastic-Product" not in answer.headers
 
 
 async def test_async_bulk(es: AsyncElasticsearch, server: ElasticsearchStandIn) -> None:
