@@ -2,7 +2,7 @@
 
 ``build(cache)`` runs Maven on ``tests/real/elasticsearch/pom.xml``. That unpacks the
 ``org.elasticsearch.distribution.integ-test-zip:elasticsearch`` distribution (the real server
-with its real ``bin/elasticsearch``) and compiles ``RootPlugin``, the one class of ours. The
+with its real ``bin/elasticsearch``) and compiles ``RootPlugin``, the one plugin of ours. The
 plugin answers ``GET /`` and ``HEAD /``, which that distribution leaves to the ``rest-root``
 module it lacks, and is then installed into the unpacked distribution's ``plugins/``.
 ``start(cache, run)`` runs the node in its own process group and ``stop(run)`` ends that group.
