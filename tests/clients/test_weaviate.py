@@ -7,8 +7,9 @@ bodies are the ones a real Weaviate server sends.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from typing import Any, List
+from typing import Any, AsyncIterator, List, Optional
 
 import grpc
 import pytest
@@ -27,6 +28,7 @@ from weaviate.exceptions import (
 
 import instrumentation
 from tests.servers.weaviate_rest import connect_async_client
+from tests.support.differential import plain_traced_plain
 from tests.support.telemetry import (
     duration_points,
     exception_events,
@@ -292,17 +294,15 @@ async def test_rest_error_maps_to_http_status(
 async def test_weaviate_grpc_error_reason_is_the_status_details(
     instrumented: Any,
     weaviate_client: weaviate.WeaviateAsyncClient,
-    weaviate_server: Any,
     span_exporter: Any,
 ) -> None:
+    """An unknown collection: the server's own answer, status UNKNOWN with its message."""
     instrumented()
-    weaviate_server.faults.grpc(
-        "Search", grpc.StatusCode.NOT_FOUND, details="could not find class Missing in schema"
-    )
     with pytest.raises(WeaviateQueryError):
         await weaviate_client.collections.get("Missing").query.fetch_objects()
     span = one(span_exporter)
-    assert span.attributes["error.type"] == "NOT_FOUND"
+    assert span.attributes["error.type"] == "UNKNOWN"
+    assert span.attributes["db.response.status_code"] == "UNKNOWN"
     assert span.status.description == "could not find class Missing in schema"
     [event] = exception_events(span)
     assert event.attributes["exception.type"].endswith("WeaviateQueryError")
@@ -471,3 +471,209 @@ async def test_batch_stream_is_one_span_for_the_stream(
     streams = [s for s in finished(span_exporter) if s.name == "batch.stream"]
     assert len(streams) == 1
     assert streams[0].attributes["server.port"] > 0
+
+
+# -- the real server's errors, as the real tier sees them (tests/real/test_weaviate_real.py) ------
+@contextlib.asynccontextmanager
+async def _fresh_client(server: Any) -> AsyncIterator[Any]:
+    client = await connect_async_client(server)
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+def assert_error_span(
+    span: Any, name: str, error_type: str, description: str, exception: Optional[str]
+) -> None:
+    assert span.name == name
+    assert span.kind is SpanKind.CLIENT
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.status.description == description
+    assert span.attributes["error.type"] == error_type
+    assert span.attributes["db.response.status_code"] == error_type
+    events = exception_events(span)
+    if exception is None:
+        assert events == []
+    else:
+        [event] = events
+        assert event.attributes["exception.type"].endswith(exception)
+
+
+GRPC_ERRORS = [
+    (
+        "fetch-objects-unknown-collection",
+        lambda c: c.collections.use("Nope").query.fetch_objects(),
+        "fetch_objects",
+        "could not find class Nope in schema",
+    ),
+    (
+        "bm25-unknown-collection",
+        lambda c: c.collections.use("Nope").query.bm25("alien"),
+        "bm25",
+        "could not find class Nope in schema",
+    ),
+    (
+        "aggregate-unknown-collection",
+        lambda c: c.collections.use("Nope").aggregate.over_all(total_count=True),
+        "aggregate",
+        "parse params: could not find class Nope in schema",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("call", "operation", "reason"), [c[1:] for c in GRPC_ERRORS], ids=[c[0] for c in GRPC_ERRORS]
+)
+async def test_unknown_collection_over_grpc_changes_nothing_the_application_sees(
+    weaviate_server: Any,
+    instrumented: Any,
+    span_exporter: Any,
+    metric_reader: Any,
+    apm: Any,
+    call: Any,
+    operation: str,
+    reason: str,
+) -> None:
+    run = await plain_traced_plain(
+        lambda: _fresh_client(weaviate_server), call, instrumented, span_exporter, apm=apm
+    )
+    run.assert_same_outcome()
+    assert isinstance(run.traced.value, WeaviateQueryError)
+    [span] = run.spans
+    assert_error_span(span, f"{operation} Nope", "UNKNOWN", reason, "WeaviateQueryError")
+    assert span.attributes["server.port"] == weaviate_server.grpc_port
+    [point] = duration_points(metric_reader)
+    assert point.attributes["error.type"] == "UNKNOWN"
+    assert [(s["name"], s["outcome"]) for s in run.apm_spans] == [(span.name, "failure")]
+
+
+async def test_invalid_property_value_is_a_422_whose_reason_echoes_no_value(
+    weaviate_server: Any, movies: Any, instrumented: Any, span_exporter: Any, apm: Any
+) -> None:
+    run = await plain_traced_plain(
+        lambda: _fresh_client(weaviate_server),
+        lambda c: c.collections.use("Movie").data.insert({"title": "c", "year": "secret-int"}),
+        instrumented,
+        span_exporter,
+        apm=apm,
+    )
+    run.assert_same_outcome()
+    assert isinstance(run.traced.value, UnexpectedStatusCodeError)
+    assert "secret-int" in str(run.traced.value)  # the application's exception is untouched
+    [span] = run.spans
+    assert_error_span(
+        span,
+        "insert Movie",
+        "422",
+        "invalid object: invalid integer property '?' on class '?': requires an integer, "
+        "the given value is '?'",
+        "UnexpectedStatusCodeError",
+    )
+    assert "secret-int" not in span.to_json()
+    assert [(s["name"], s["outcome"]) for s in run.apm_spans] == [(span.name, "failure")]
+
+
+async def test_insert_many_with_an_invalid_object_is_a_batch_error(
+    weaviate_server: Any, movies: Any, instrumented: Any, span_exporter: Any, apm: Any
+) -> None:
+    uuids = [f"00000000-0000-0000-0000-00000000000{n}" for n in range(3)]
+    objects = [
+        wvc.data.DataObject({"title": "ok", "year": 1}, uuid=uuids[0], vector=[1.0, 0.0]),
+        wvc.data.DataObject({"title": "bad", "year": "secret-many"}, uuid=uuids[1]),
+        wvc.data.DataObject({"title": "ok too", "year": 2}, uuid=uuids[2], vector=[0.5, 0.5]),
+    ]
+    run = await plain_traced_plain(
+        lambda: _fresh_client(weaviate_server),
+        lambda c: c.collections.use("Movie").data.insert_many(objects),
+        instrumented,
+        span_exporter,
+        apm=apm,
+    )
+    run.assert_same_outcome()
+    assert not run.traced.raised
+    assert set(run.traced.value.errors) == {1}
+    [span] = run.spans
+    assert span.name == "insert_many Movie"
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["error.type"] == "batch_object_error"
+    assert span.attributes["weaviate.batch.failed_objects"] == 1
+    assert span.attributes["db.operation.batch.size"] == 3
+    assert span.status.description == (
+        "invalid integer property '?' on class '?': requires an integer, the given value is '?'"
+    )
+    assert "secret-many" not in span.to_json()
+    assert not exception_events(span)
+    assert [(s["name"], s["outcome"]) for s in run.apm_spans] == [(span.name, "failure")]
+
+
+REST_ERRORS = [
+    (
+        "create-existing-collection-422",
+        lambda c: c.collections.create("Movie"),
+        "create_collection Movie",
+        "422",
+        "class name Movie already exists",
+    ),
+    (
+        "get-config-of-unknown-collection-404",
+        lambda c: c.collections.use("MovieNope").config.get(),
+        "get_collection MovieNope",
+        "404",
+        None,  # no body: the exception's message
+    ),
+    (
+        "update-missing-object-404",
+        lambda c: c.collections.use("Movie").data.update(
+            uuid="00000000-0000-0000-0000-0000000000ff", properties={"title": "x"}
+        ),
+        "update Movie",
+        "404",
+        None,
+    ),
+    (
+        "vector-of-the-wrong-length-500",
+        lambda c: c.collections.use("Movie").data.insert(
+            {"title": "v"}, vector=[1.0, 2.0, 3.0], uuid="00000000-0000-0000-0000-0000000000aa"
+        ),
+        "insert Movie",
+        "500",
+        "",  # a long storage message: checked by its end
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("call", "span_name", "status", "reason"),
+    [c[1:] for c in REST_ERRORS],
+    ids=[c[0] for c in REST_ERRORS],
+)
+async def test_rest_validation_errors_change_nothing_the_application_sees(
+    weaviate_server: Any,
+    movies: Any,
+    instrumented: Any,
+    span_exporter: Any,
+    metric_reader: Any,
+    call: Any,
+    span_name: str,
+    status: str,
+    reason: Optional[str],
+) -> None:
+    run = await plain_traced_plain(
+        lambda: _fresh_client(weaviate_server), call, instrumented, span_exporter
+    )
+    run.assert_same_outcome()
+    exc = run.traced.value
+    assert isinstance(exc, UnexpectedStatusCodeError)
+    [span] = run.spans
+    if reason is None:
+        reason = str(exc).strip()
+    elif reason == "":
+        assert span.status.description.endswith(
+            "vector dimensions do not match the index dimensions"
+        )
+        reason = span.status.description
+    assert_error_span(span, span_name, status, reason, "UnexpectedStatusCodeError")
+    assert span.attributes["server.port"] == weaviate_server.http_port
+    [point] = duration_points(metric_reader)
+    assert point.attributes["error.type"] == status

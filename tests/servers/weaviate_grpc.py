@@ -12,6 +12,11 @@ both loops race for its wake-up byte, which asyncio logs as ``BlockingIOError`` 
 
 Searches rank by word overlap (near_text), cosine similarity (near_vector), a small BM25 (bm25)
 or a mix (hybrid); filters understand equality only; results carry no scores or distances.
+
+Errors are the real server's: a call on an unknown collection fails with status ``UNKNOWN`` and
+the server's message as the details (``could not find class X in schema``, with the prefix each
+RPC adds); a batch creates an unknown collection (auto-schema) and reports what the server refuses
+(a property value, a vector of the wrong length) as per-object errors with its messages.
 """
 
 from __future__ import annotations
@@ -37,7 +42,12 @@ from weaviate.proto.v1 import (
     weaviate_pb2_grpc,
 )
 
-from tests.servers.weaviate_rest import GrpcRequest, StoredCollection, StoredObject
+from tests.servers.weaviate_rest import (
+    GrpcRequest,
+    ObjectRejected,
+    StoredCollection,
+    StoredObject,
+)
 
 if TYPE_CHECKING:
     from tests.servers.weaviate_rest import WeaviateStandIn
@@ -50,6 +60,14 @@ _TENANT_STATUS = {
     "OFFLOADED": tenants_pb2.TENANT_ACTIVITY_STATUS_OFFLOADED,
 }
 _TOKEN = re.compile(r"\w+")
+#: what the real server's answer for an unknown collection says, by RPC (gRPC status UNKNOWN)
+_UNKNOWN_COLLECTION = {
+    "Search": "could not find class {name} in schema",
+    "Aggregate": "parse params: could not find class {name} in schema",
+    "BatchDelete": "batch delete params: could not find class {name} in schema",
+    "TenantsGet": "get tenants: failed to execute query: could not get tenants: "
+    "could not get tenants: class not found",
+}
 
 
 # --------------------------------------------------------------------------------------------
@@ -237,28 +255,43 @@ class WeaviateServicer(weaviate_pb2_grpc.WeaviateServicer):
         self.store = server.store
 
     def _enter(self, method: str, request: Any, context: grpc.ServicerContext) -> GrpcRequest:
-        """Record the call, then apply a planned delay and fault."""
+        """Take the call's planned delay and fault, record the call, then apply them (taken
+        first: a test that acts once the call has arrived cannot race the call's own rules)."""
+        faults = self.server.faults
+        delay = faults.take_delay(grpc_method=method)
+        fault = faults.take_grpc(method)
         record = GrpcRequest(
             method=method,
             request=request,
             metadata={key: str(value) for key, value in context.invocation_metadata()},
         )
         self.server.grpc_requests.append(record)
-        faults = self.server.faults
-        delay = faults.take_delay(grpc_method=method)
         if delay:
             self.server._sleep(delay)
-        fault = faults.take_grpc(method)
         if fault is not None:
             if fault.delay:
                 self.server._sleep(fault.delay)
             context.abort(fault.code, fault.details)
         return record
 
+    def _collection(
+        self, method: str, name: str, context: grpc.ServicerContext
+    ) -> StoredCollection:
+        """The collection, or the real server's answer for an unknown one (ends the call)."""
+        coll = self.store.get(name)
+        if coll is None:
+            context.abort(grpc.StatusCode.UNKNOWN, _UNKNOWN_COLLECTION[method].format(name=name))
+        return coll
+
     def _candidates(
-        self, collection: str, tenant: str, filters: Optional[Any]
+        self,
+        method: str,
+        context: grpc.ServicerContext,
+        collection: str,
+        tenant: str,
+        filters: Optional[Any],
     ) -> tuple[StoredCollection, list[StoredObject]]:
-        coll = self.store.require(collection)
+        coll = self._collection(method, collection, context)
         objs = list(self.store.shard(coll, tenant).values())
         if filters is not None:
             objs = [o for o in objs if _matches(filters, o)]
@@ -271,6 +304,8 @@ class WeaviateServicer(weaviate_pb2_grpc.WeaviateServicer):
         started = time.perf_counter()
         with self.store.lock:
             coll, objs = self._candidates(
+                "Search",
+                context,
                 request.collection,
                 request.tenant,
                 request.filters if request.HasField("filters") else None,
@@ -330,19 +365,23 @@ class WeaviateServicer(weaviate_pb2_grpc.WeaviateServicer):
     # -- batch ------------------------------------------------------------------------------
 
     def _insert(self, objects: list[Any]) -> dict[int, str]:
-        """Insert BatchObjects; returns the (injected) errors by index."""
+        """Insert BatchObjects; returns the errors by index: injected ones, and what the real
+        server refuses."""
         errors = self.server.faults.take_batch_errors(len(objects))
         with self.store.lock:
             for index, obj in enumerate(objects):
                 if index not in errors:
                     decoded = _decode_batch_object(obj)
-                    self.store.put_object(
-                        decoded["collection"],
-                        uuid=decoded["uuid"],
-                        properties=decoded["properties"],
-                        vectors=decoded["vectors"],
-                        tenant=decoded["tenant"],
-                    )
+                    try:
+                        self.store.put_object(
+                            decoded["collection"],
+                            uuid=decoded["uuid"],
+                            properties=decoded["properties"],
+                            vectors=decoded["vectors"],
+                            tenant=decoded["tenant"],
+                        )
+                    except ObjectRejected as exc:
+                        errors[index] = str(exc)
         return errors
 
     def BatchObjects(self, request: Any, context: grpc.ServicerContext) -> Any:
@@ -389,7 +428,9 @@ class WeaviateServicer(weaviate_pb2_grpc.WeaviateServicer):
         self._enter("BatchDelete", request, context)
         started = time.perf_counter()
         with self.store.lock:
-            coll, objs = self._candidates(request.collection, request.tenant, request.filters)
+            coll, objs = self._candidates(
+                "BatchDelete", context, request.collection, request.tenant, request.filters
+            )
             shard = self.store.shard(coll, request.tenant)
             if not request.dry_run:
                 for obj in objs:
@@ -406,7 +447,7 @@ class WeaviateServicer(weaviate_pb2_grpc.WeaviateServicer):
     def TenantsGet(self, request: Any, context: grpc.ServicerContext) -> Any:
         self._enter("TenantsGet", request, context)
         with self.store.lock:
-            tenants = dict(self.store.require(request.collection).tenants)
+            tenants = dict(self._collection("TenantsGet", request.collection, context).tenants)
         names = list(request.names.values) if request.HasField("names") else list(tenants)
         return tenants_pb2.TenantsGetReply(
             tenants=[
@@ -422,6 +463,8 @@ class WeaviateServicer(weaviate_pb2_grpc.WeaviateServicer):
         started = time.perf_counter()
         with self.store.lock:
             _, objs = self._candidates(
+                "Aggregate",
+                context,
                 request.collection,
                 request.tenant,
                 request.filters if request.HasField("filters") else None,
