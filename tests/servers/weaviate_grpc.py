@@ -281,6 +281,7 @@ class WeaviateServicer(weaviate_pb2_grpc.WeaviateServicer):
         coll = self.store.get(name)
         if coll is None:
             context.abort(grpc.StatusCode.UNKNOWN, _UNKNOWN_COLLECTION[method].format(name=name))
+            raise AssertionError("abort() raises")  # for the type checker: abort never returns
         return coll
 
     def _candidates(
