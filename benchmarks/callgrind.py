@@ -86,7 +86,10 @@ from benchmarks.workloads import (
     FLOOR_RECORDING,
     FLOOR_SAMPLED_OUT,
     FLOOR_SAMPLED_OUT_NO_METER,
+    FLOOR_SPAN,
+    FLOOR_WRAPT,
     NO_METER,
+    NO_METER_RECORDING,
     OPERATIONS,
     PRECISE_CONFIGS,
     config,
@@ -113,7 +116,9 @@ APM_SETTINGS: Dict[str, Any] = {
 }
 
 #: The derived rows: (label, kind, a, b). ``diff``: a - b; ``ratio``: a / b; ``added_ratio``:
-#: (a - baseline) / (b - baseline), the baseline being the third name of the tuple ``b``.
+#: (a - baseline) / (b - baseline), the baseline being the second name of the tuple ``b``;
+#: ``diff_less``: (a - floor) - (wrapt floor - the same without wrappers), ``b`` being those three:
+#: what is left of ours once the SDK's work and wrapt's own cost at our patch points are taken off.
 Derived = Tuple[str, str, str, Any]
 DERIVED: Dict[str, Sequence[Derived]] = {
     "elasticsearch": (
@@ -131,7 +136,25 @@ DERIVED: Dict[str, Sequence[Derived]] = {
             FLOOR_SAMPLED_OUT_NO_METER,
         ),
         ("ours sampled out - es-sampled-out", "diff", "ours-otel-sampled-out", "es-sampled-out"),
+        (
+            "ours sampled out - SDK floor sampled out - wrapt at our patch points",
+            "diff_less",
+            "ours-otel-sampled-out",
+            (FLOOR_SAMPLED_OUT, FLOOR_WRAPT, "es-default"),
+        ),
         ("ours recording - SDK floor recording", "diff", "ours-otel", FLOOR_RECORDING),
+        (
+            "ours recording, no MeterProvider - SDK floor span",
+            "diff",
+            NO_METER_RECORDING,
+            FLOOR_SPAN,
+        ),
+        (
+            "ours recording, no MeterProvider / es-recording",
+            "ratio",
+            NO_METER_RECORDING,
+            "es-recording",
+        ),
         ("ours recording - es-recording", "diff", "ours-otel", "es-recording"),
         ("ours recording / es-recording", "ratio", "ours-otel", "es-recording"),
         (
@@ -164,7 +187,19 @@ DERIVED: Dict[str, Sequence[Derived]] = {
             NO_METER,
             FLOOR_SAMPLED_OUT_NO_METER,
         ),
+        (
+            "ours sampled out - SDK floor sampled out - wrapt at our patch points",
+            "diff_less",
+            "ours-otel-sampled-out",
+            (FLOOR_SAMPLED_OUT, FLOOR_WRAPT, BASELINE),
+        ),
         ("ours recording - SDK floor recording", "diff", "ours-otel", FLOOR_RECORDING),
+        (
+            "ours recording, no MeterProvider - SDK floor span",
+            "diff",
+            NO_METER_RECORDING,
+            FLOOR_SPAN,
+        ),
         ("ours APM - apm-transactions", "diff", "ours-apm", APM_REFERENCE),
     ),
 }
@@ -371,6 +406,10 @@ def derive(client: str, per_call: Dict[str, Dict[str, float]]) -> List[Dict[str,
                 value = get(a) - get(b)  # type: ignore[operator]
             elif kind == "ratio" and None not in (get(a), get(b)):
                 value = get(a) / get(b)  # type: ignore[operator]
+            elif kind == "diff_less":
+                floor, wrapt_floor, unwrapped = b
+                if None not in (get(a), get(floor), get(wrapt_floor), get(unwrapped)):
+                    value = (get(a) - get(floor)) - (get(wrapt_floor) - get(unwrapped))  # type: ignore[operator]
             elif kind == "added_ratio":
                 other, base = b
                 if None not in (get(a), get(other), get(base)):

@@ -150,6 +150,8 @@ BASELINE = "baseline"
 APM_REFERENCE = "apm-transactions"
 #: Sampled out without an SDK MeterProvider: what the duration metric costs when spans are off.
 NO_METER = "ours-otel-sampled-out-no-meter"
+#: Recording without an SDK MeterProvider: one span, as elasticsearch-py's own records.
+NO_METER_RECORDING = "ours-otel-no-meter"
 FLOOR_SPAN = "floor-span"
 FLOOR_RECORDING = "floor-recording"
 FLOOR_SAMPLED_OUT = "floor-sampled-out"
@@ -230,6 +232,15 @@ _OURS: Tuple[Config, ...] = (
         meter=False,
     ),
     Config("ours-otel-no-sdk", "ours, OpenTelemetry, no SDK", "none", ("otel",), "none", True),
+    Config(
+        NO_METER_RECORDING,
+        "ours, OpenTelemetry recording, no MeterProvider",
+        "recording",
+        ("otel",),
+        "none",
+        True,
+        meter=False,
+    ),
     Config("ours-apm", "ours, Elastic APM", "none", ("apm",), "client", True),
     Config(
         "ours-both",
@@ -311,6 +322,7 @@ PRECISE_CONFIGS: Dict[str, Tuple[str, ...]] = {
 CALLGRIND_EXTRA_CONFIGS: Dict[str, Tuple[str, ...]] = {
     "elasticsearch": (
         "ours-otel",
+        NO_METER_RECORDING,
         FLOOR_RECORDING,
         FLOOR_SPAN,
         "es-recording",
@@ -318,7 +330,14 @@ CALLGRIND_EXTRA_CONFIGS: Dict[str, Tuple[str, ...]] = {
         "apm-agent",
         "ours-apm",
     ),
-    "weaviate": ("ours-otel", FLOOR_RECORDING, FLOOR_SPAN, APM_REFERENCE, "ours-apm"),
+    "weaviate": (
+        "ours-otel",
+        NO_METER_RECORDING,
+        FLOOR_RECORDING,
+        FLOOR_SPAN,
+        APM_REFERENCE,
+        "ours-apm",
+    ),
 }
 
 

@@ -189,6 +189,56 @@ def _text(body: Any, keep: bool, limit: int) -> str:
     return "".join(parts)
 
 
+# -- sanitize, in C ------------------------------------------------------------------------------
+def _odd(value: Any) -> str:
+    """What the JSON encoder writes for a value JSON has no type for: an escaped character, which
+    hands the body to the walker (it writes such values as the walker's rules say)."""
+    return "\x00"
+
+
+#: The standard library's C JSON encoder, made once: compact separators, non-ASCII kept, no
+#: cycle bookkeeping (a cycle ends in ``RecursionError``, and the walker below takes over).
+_encode: Optional[Any] = None
+_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+if _make_encoder is not None:  # CPython: always
+    _encode = _make_encoder(None, _odd, _encode_string, None, ":", ",", False, False, True)
+#: A number, ``true``, ``false`` or ``null`` between the quoted strings of compact JSON.
+_BARE_LITERAL = re.compile(r"-?\d[\d.eE+-]*|true|false|null|NaN|-?Infinity")
+_PUNCTUATION = ":,[]{}"
+#: A list of nothing but placeholders (a list of literals, a vector), or an empty one.
+_LITERAL_LIST = re.compile(r'\[(?:"\?"(?:,"\?")*)?\]')
+
+
+def _sanitized(body: Any, max_length: int) -> Optional[str]:
+    """``_text(body, keep=False, ...)`` for a dict or list body, mostly in C: the encoder writes
+    compact JSON, which is split at its quotes; a string not followed by ``:`` is a value and
+    becomes ``?``, as do the numbers and names between strings; lists of placeholders collapse.
+    About half the walker's cost. ``None`` where the walker's answer could differ (an escaped
+    character, a value of a type JSON lacks, a vector key, whose nested lists it drops whole) or the encoder gives up (a cycle,
+    a key JSON cannot have, an integer too long to print), and for a text far over ``max_length``,
+    which the walker cuts as it goes rather than splitting it all: the walker answers then. (A key
+    that is not a string is spelt as JSON spells it, ``null`` where the walker writes ``None``.)"""
+    if _encode is None:  # pragma: no cover - a Python without the C encoder
+        return None
+    try:
+        text = "".join(_encode(body, 0))
+    except (ValueError, TypeError, RecursionError, OverflowError):
+        return None
+    if len(text) > 4 * max_length or "\\" in text or "vector" in text or "embedding" in text:
+        return None
+    parts = text.split('"')
+    last = len(parts) - 1
+    for index in range(0, last + 1, 2):  # between strings: punctuation and bare literals
+        between = parts[index]
+        if between.strip(_PUNCTUATION):
+            parts[index] = _BARE_LITERAL.sub(_PLACEHOLDER_TEXT, between)
+    for index in range(1, last, 2):  # the strings: a value unless a key (followed by ":")
+        if parts[index + 1][:1] != ":":
+            parts[index] = PLACEHOLDER
+    text = '"'.join(parts)
+    return _LITERAL_LIST.sub(_PLACEHOLDER_TEXT, text) if "[" in text else text
+
+
 def _parse(text: str) -> Any:
     """JSON, else NDJSON (a list of its lines), else ``None``."""
     if len(text) > _MAX_PARSE:
@@ -237,6 +287,10 @@ def capture(body: Any, mode: str, max_length: int) -> Optional[str]:
             if parsed is None:
                 return bound(body, max_length) if keep else PLACEHOLDER
             body = parsed
+        if not keep and isinstance(body, (dict, list, tuple)):
+            text = _sanitized(body, max_length)
+            if text is not None:
+                return bound(text, max_length)
         return bound(_text(body, keep, max_length), max_length)
     except Exception:  # capture must never break a call; an unreadable body is just "?"
         return PLACEHOLDER

@@ -38,11 +38,11 @@ from instrumentation.clients._es_family import (
 SYSTEM = "elasticsearch"
 
 #: The API operation in flight in this task (read by the silenced ``OpenTelemetry.span``).
-_api_operation: ContextVar[Optional[Record]] = ContextVar("es_api_operation", default=None)
+_api_operation: ContextVar[Optional[ApiRecord]] = ContextVar("es_api_operation", default=None)
 
 
 # -- reading an API call ------------------------------------------------------------------------
-def read_request(args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Record:
+def read_request(args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> ApiRecord:
     method = args[0] if args else kwargs.get("method", "GET")
     endpoint_id = kwargs.get("endpoint_id")
     path_parts: Mapping[str, Any] = kwargs.get("path_parts") or {}
@@ -56,7 +56,7 @@ def read_request(args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Record:
             if parameters is None:
                 parameters = {}
             parameters[key] = text
-    op = Record(SYSTEM, endpoint_id or str(method), collection, parameters)
+    op = ApiRecord(SYSTEM, endpoint_id or str(method), collection, parameters)
     op.http_method = str(method)
     body = kwargs.get("body")
     if body is not None and (endpoint_id == "bulk" or endpoint_id in SEARCH_ENDPOINTS):
@@ -64,21 +64,18 @@ def read_request(args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Record:
     return op
 
 
-class NodeRecorder:
-    """Stands in for elastic_transport's ``OpenTelemetrySpan`` (and for the context manager that
-    yields it): records into the operation instead of tracing.
+class ApiRecord(Record):
+    """An API call's record, which also stands in for elastic_transport's ``OpenTelemetrySpan``
+    (and for the context manager that yields it): the transport tells it, instead of a span,
+    which node it sends to. Being the record itself, it costs no object of its own per call.
 
     The transport calls ``set_node_metadata`` before each attempt, so the last call names the node
     that answered (or the last one tried).
     """
 
-    __slots__ = ("op",)
     otel_span = None
 
-    def __init__(self, op: Record) -> None:
-        self.op = op
-
-    def __enter__(self) -> NodeRecorder:
+    def __enter__(self) -> ApiRecord:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -87,10 +84,9 @@ class NodeRecorder:
     def set_node_metadata(
         self, host: str, port: int, base_url: str, target: str, method: Optional[str] = None
     ) -> None:
-        op = self.op
-        op.server_address = host
-        op.server_port = port
-        op.url = base_url + target
+        self.server_address = host
+        self.server_port = port
+        self.url = base_url + target
 
     # What the transport tells a span that we read elsewhere (query text from the request, the
     # status and Cloud headers from the response). ``id``: a built-in that takes any one argument
@@ -100,10 +96,8 @@ class NodeRecorder:
     set_elastic_cloud_metadata = staticmethod(id)
 
 
-class _Silent(NodeRecorder):
+class _Quiet(ApiRecord):
     """elasticsearch-py's span while we are instrumented but nothing records: records nothing."""
-
-    __slots__ = ()
 
     def set_node_metadata(
         self, host: str, port: int, base_url: str, target: str, method: Optional[str] = None
@@ -113,8 +107,7 @@ class _Silent(NodeRecorder):
 
 #: In ``_api_operation`` while a call runs untraced (nothing records): silences elasticsearch-py's
 #: own span, which would be a second, redundant one (and with no SDK costs more than our check).
-_QUIET = Record(SYSTEM, "quiet")
-_SILENT = _Silent(_QUIET)
+_QUIET = _Quiet(SYSTEM, "quiet")
 
 
 def _otel_span(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
@@ -122,9 +115,7 @@ def _otel_span(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     op = _api_operation.get()
     if op is None:
         return wrapped(*args, **kwargs)
-    if op is _QUIET:
-        return _SILENT
-    return NodeRecorder(op)
+    return op
 
 
 _CLUSTER_HEADER = "x-found-handling-cluster"
