@@ -522,7 +522,7 @@ def markdown(results: Dict[str, Any]) -> str:
                 value = row["values"][op]
                 if value is None:
                     cells.append("—")
-                elif row["kind"] == "diff":
+                elif row["kind"] in ("diff", "diff_less"):
                     cells.append(f"{value:+,.0f}")
                 else:
                     cells.append(f"{value:.3f}")
@@ -569,7 +569,11 @@ def compare(before: Dict[str, Any], after: Dict[str, Any]) -> str:
         for row in after[client]["derived"]:
             old = old_rows.get(row["label"], {"values": {}})
             cells = [
-                cell(old["values"].get(op), row["values"][op], ratio=row["kind"] != "diff")
+                cell(
+                    old["values"].get(op),
+                    row["values"][op],
+                    ratio=row["kind"] not in ("diff", "diff_less"),
+                )
                 for op in ops
             ]
             lines.append(f"| {row['label']} | " + " | ".join(cells) + " |")

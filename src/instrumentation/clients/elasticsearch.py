@@ -122,13 +122,20 @@ _CLUSTER_HEADER = "x-found-handling-cluster"
 _NODE_HEADER = "x-found-handling-instance"
 
 
-def _cloud_header(headers: Any, name: str) -> Optional[str]:
-    """A header Elastic Cloud sets; elastic_transport's ``HttpHeaders`` keys are lower-cased, so
-    one look at its keys (no call per lookup) tells the common case, off Cloud, apart."""
-    if type(headers).__name__ == "HttpHeaders" and name not in headers.keys():
-        return None
-    value = headers.get(name) or headers.get(name.title())
-    return str(value) if value else None
+def _read_cloud(op: Record, headers: Any) -> None:
+    """The headers Elastic Cloud sets (the two come together). elastic_transport's ``HttpHeaders``
+    answers ``in`` case-insensitively: one look tells the common case, off Cloud, apart."""
+    if type(headers).__name__ == "HttpHeaders":
+        if _CLUSTER_HEADER not in headers:
+            return
+        cluster, node_name = headers.get(_CLUSTER_HEADER), headers.get(_NODE_HEADER)
+    else:
+        cluster = headers.get(_CLUSTER_HEADER) or headers.get(_CLUSTER_HEADER.title())
+        node_name = headers.get(_NODE_HEADER) or headers.get(_NODE_HEADER.title())
+    if cluster:
+        op.namespace = str(cluster)
+    if node_name:
+        op.set_attribute(A.ELASTICSEARCH_NODE_NAME, str(node_name))
 
 
 def _read_meta(op: Record, meta: Any) -> None:
@@ -138,12 +145,7 @@ def _read_meta(op: Record, meta: Any) -> None:
         op.status_code = str(status)
     headers = getattr(meta, "headers", None)
     if headers is not None:
-        cluster = _cloud_header(headers, _CLUSTER_HEADER)
-        if cluster:
-            op.namespace = cluster
-        node_name = _cloud_header(headers, _NODE_HEADER)
-        if node_name:
-            op.set_attribute(A.ELASTICSEARCH_NODE_NAME, node_name)
+        _read_cloud(op, headers)
     url = op.url
     if url is not None:
         op.url = redact_url(url)
