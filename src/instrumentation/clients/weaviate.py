@@ -22,13 +22,14 @@ from __future__ import annotations
 import json
 import re
 from contextvars import ContextVar
+from operator import attrgetter
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Pattern, Tuple
 from urllib.parse import urlsplit
 
 from instrumentation import _attributes as A
 from instrumentation import _state
 from instrumentation._dispatch import Reader, TracedAsyncIterator
-from instrumentation._guard import guard
+from instrumentation._guard import guard, report
 from instrumentation._patching import Patch
 from instrumentation._query import bound
 from instrumentation._record import Record, exception_type
@@ -283,9 +284,10 @@ def _scope(op: Record, collection: str, tenant: str, consistency_level: int) -> 
         op.collection = collection
     if tenant:
         op.set_attribute(A.WEAVIATE_TENANT, tenant)
-    level = _consistency(consistency_level)
-    if level:
-        op.set_attribute(A.WEAVIATE_CONSISTENCY_LEVEL, level)
+    if consistency_level:
+        level = _consistency(consistency_level)
+        if level:
+            op.set_attribute(A.WEAVIATE_CONSISTENCY_LEVEL, level)
 
 
 def _search_query(op: Record, capture_query: str, max_length: int) -> None:
@@ -334,15 +336,18 @@ def read_search(instance: Any, request: Any) -> Record:
     return op
 
 
+_COLLECTION_OF = attrgetter("collection")
+
+
 def read_batch_objects(instance: Any, request: Any) -> Record:
     op = _grpc_op(instance, "insert_many")
     objects = request.objects
     op.batch_size = len(objects)
     if objects:
         first = objects[0]
-        collection = (
-            first.collection if all(o.collection == first.collection for o in objects) else ""
-        )
+        # one collection for all, or none: the set built by C code, no Python step per object
+        collections = set(map(_COLLECTION_OF, objects))
+        collection = first.collection if len(collections) == 1 else ""
         _scope(op, collection, first.tenant, request.consistency_level)
     return op
 
@@ -537,9 +542,11 @@ def _grpc(
         if group is None and not dispatcher.wants():
             return wrapped(*args, **kwargs)
         op = None
-        with guard:
+        try:  # as ``with guard:``, without its two Python calls on every traced call
             request = args[0] if args else kwargs.get("request")
             op = read(instance, request)
+        except Exception as exc:
+            report(exc)
         if group is not None:
             return _in_group(group, op, wrapped(*args, **kwargs), reader)
         if op is None:
