@@ -71,11 +71,9 @@ def only(events: List[Json]) -> Json:
     return events[0]
 
 
-def _docs(n: int, fail: int = 0) -> List[Json]:
-    docs: List[Json] = [{"_index": "movies", "_id": str(i), "title": f"t{i}"} for i in range(n)]
-    for doc in docs[:fail]:
-        doc["_fail"] = "mapper_parsing_exception"
-    return docs
+def _docs(n: int) -> List[Json]:
+    """Helper actions: the helpers take ``_index`` and ``_id`` out of the document."""
+    return [{"_index": "movies", "_id": str(i), "title": f"t{i}"} for i in range(n)]
 
 
 # -- one span per call, with every field ---------------------------------------------------------
@@ -180,12 +178,19 @@ async def test_bulk_with_failed_items_is_outcome_failure(
 ) -> None:
     client = make_agent()
     instrument()
-    operations: List[Json] = []
-    for doc in _docs(3, fail=2):
-        operations += [{"index": {"_index": "movies", "_id": doc.pop("_id")}}, doc]
+    # failures a real node gives: a value its mapping cannot take, a create of an existing id
+    operations: List[Json] = [
+        {"index": {"_index": "movies", "_id": "0"}},
+        {"title": "t0", "year": 1999},
+        {"index": {"_index": "movies", "_id": "1"}},
+        {"title": "t1", "year": "not a year"},
+        {"create": {"_index": "movies", "_id": "0"}},
+        {"title": "t0 again"},
+    ]
     with transaction(client):
         response = await es.bulk(operations=operations)
     assert response["errors"] is True
+    assert [item[op]["status"] for item in response["items"] for op in item] == [201, 400, 409]
     await apm_intake.flush(client)
 
     span = only(apm_intake.spans)

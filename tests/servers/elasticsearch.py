@@ -14,6 +14,10 @@ reason and body shape (checked against a real node by the real tier, ``tests/rea
   dynamically from the first value or by ``indices.create``): 400 ``document_parsing_exception``
   ``[1:6] failed to parse field [n] of type [long] in document with id '2'. Preview of field's
   value: '...'`` (``mapper_parsing_exception`` without the position when ``flavor="opensearch"``);
+* a metadata field (``_id``, ``_index``, ...) inside a document (index, create, a bulk item):
+  400 ``document_parsing_exception`` ``[1:8] Field [_id] is a metadata field and cannot be added
+  inside a document. Use the index API request parameters.`` (``mapper_parsing_exception``
+  without the position when ``flavor="opensearch"``);
 * ``create`` (``_create``, ``op_type=create``, a bulk ``create``) of an existing id: 409
   ``version_conflict_engine_exception``;
 * an unknown query type: 400 ``parsing_exception`` ``unknown query [nope]``;
@@ -67,6 +71,13 @@ _ERROR_TYPES = {
 _MALFORMED_BODY = b'{"took":1,"timed_out":false,"hits":{"total":{"value":'
 _RANGE = {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le}
 _ASSIGN_RE = re.compile(r"^ctx\._source\.([\w.]+)\s*=\s*(.+)$", re.S)
+#: metadata fields every node here has, which it refuses inside a document (at the top level)
+_METADATA_FIELDS = frozenset(
+    {
+        "_id", "_index", "_routing", "_source", "_version", "_seq_no", "_primary_term",
+        "_field_names", "_ignored", "_nested_path",
+    }
+)  # fmt: skip
 _NUMERIC_TYPES = frozenset(
     {"long", "integer", "short", "byte", "double", "float", "half_float", "unsigned_long"}
 )
@@ -618,6 +629,8 @@ class ElasticsearchStandIn:
         node's 400 (``text``: the document as sent, for the ``[line:col]`` of the value)."""
         added: Dict[str, str] = {}
         for key, value in source.items():
+            if key in _METADATA_FIELDS:
+                raise self._metadata_field_error(key, text)
             type_ = index.mapping.get(key)
             if type_ is None:
                 dynamic = _dynamic_type(value)
@@ -630,6 +643,18 @@ class ElasticsearchStandIn:
                 except ValueError:
                     raise self._parse_error(key, type_, doc_id, value, text) from None
         index.mapping.update(added)
+
+    def _metadata_field_error(self, key: str, text: str) -> _EsError:
+        """A metadata field (``_id``, ``_index``, ...) inside the document: the node's 400, at
+        the field's value, before anything of the document is mapped."""
+        reason = (
+            f"Field [{key}] is a metadata field and cannot be added inside a document. "
+            "Use the index API request parameters."
+        )
+        if self.flavor == "opensearch":
+            return _EsError(400, "mapper_parsing_exception", reason)
+        line, col = _position(text, key)
+        return _EsError(400, "document_parsing_exception", f"[{line}:{col}] {reason}")
 
     def _parse_error(self, key: str, type_: str, doc_id: str, value: str, text: str) -> _EsError:
         reason = (

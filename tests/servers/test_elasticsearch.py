@@ -395,6 +395,75 @@ async def test_opensearch_flavor(server: ElasticsearchStandIn) -> None:
         assert "X-Elastic-Product" not in answer.headers
 
 
+_METADATA_REASON = (
+    "Field [{}] is a metadata field and cannot be added inside a document. "
+    "Use the index API request parameters."
+)
+
+
+async def test_metadata_fields_inside_a_document_are_refused(
+    es: AsyncElasticsearch, server: ElasticsearchStandIn
+) -> None:
+    """A real 9.5.3 / 8.19 node refuses ``_id``, ``_index`` (any metadata field) in a document's
+    source: 400 document_parsing_exception at the field's value; in a bulk request, that item."""
+    for write, key, col in (
+        (lambda: es.index(index="meta", id="1", document={"_id": "1", "title": "x"}), "_id", 8),
+        (
+            lambda: es.create(index="meta", id="1", document={"title": "x", "_index": "meta"}),
+            "_index",
+            23,
+        ),
+    ):
+        with pytest.raises(BadRequestError) as refused:
+            await write()
+        cause = {
+            "type": "document_parsing_exception",
+            "reason": f"[1:{col}] " + _METADATA_REASON.format(key),
+        }
+        assert error_of(refused) == {"root_cause": [cause], **cause}
+    assert not await es.exists(index="meta", id="1")
+    # only at the top level: inside an object it is an ordinary field
+    await es.index(index="meta", id="2", document={"ref": {"_id": "7"}})
+
+    resp = await es.bulk(
+        index="meta",
+        operations=[
+            {"index": {"_id": "3"}},
+            {"title": "fine"},
+            {"index": {"_id": "4"}},
+            {"title": "carries its index", "_index": "meta"},
+            {"create": {"_id": "5"}},
+            {"_routing": "r"},
+        ],
+    )
+    assert resp["errors"] is True
+    fine, index_in_doc, routing = (i[next(iter(i))] for i in resp["items"])
+    assert fine["status"] == 201
+    assert index_in_doc == {
+        "_index": "meta",
+        "_id": "4",
+        "status": 400,
+        "error": {
+            "type": "document_parsing_exception",
+            "reason": "[1:39] " + _METADATA_REASON.format("_index"),
+        },
+    }
+    assert (routing["status"], routing["error"]["reason"]) == (
+        400,
+        "[1:13] " + _METADATA_REASON.format("_routing"),
+    )
+    # the helpers take them out of the action, as they should
+    assert await async_bulk(es, [{"_index": "meta", "_id": "6", "title": "y"}]) == (1, [])
+
+    server.flavor = "opensearch"  # OpenSearch 3: mapper_parsing_exception, no position
+    with pytest.raises(BadRequestError) as opensearch:
+        await es.index(index="meta", id="7", document={"_id": "7"})
+    assert (error_of(opensearch)["type"], error_of(opensearch)["reason"]) == (
+        "mapper_parsing_exception",
+        _METADATA_REASON.format("_id"),
+    )
+
+
 async def test_async_bulk(es: AsyncElasticsearch, server: ElasticsearchStandIn) -> None:
     success, errors = await async_bulk(
         es, ({"_index": "logs", "_id": str(n), "n": n} for n in range(120)), chunk_size=50
