@@ -27,8 +27,25 @@ def test_the_private_names_are_where_compat_reads_them() -> None:
     assert hasattr(_internal, "_ProxyMeterProvider")
     assert hasattr(context, "_SUPPRESS_INSTRUMENTATION_KEY")
     assert hasattr(utils, "_SUPPRESS_INSTRUMENTATION_KEY_PLAIN")
+    assert _compat.SUPPRESS_KEYS is not None
     assert _compat.global_tracer_provider() is not _compat.UNKNOWN
     assert _compat.global_meter_provider() is not _compat.UNKNOWN
+
+
+def test_the_current_context_is_the_api_s_own() -> None:
+    """``current_context`` / ``attach`` / ``detach`` are the runtime context's ``ContextVar`` itself
+    (not the public fallback), and agree with ``context.get_current`` / ``attach`` / ``detach``."""
+    from opentelemetry.context import _RUNTIME_CONTEXT
+
+    assert _compat.current_context == _RUNTIME_CONTEXT._current_context.get  # type: ignore[attr-defined]
+    assert _compat.current_context() is context.get_current()
+    token = _compat.attach(context.set_value("compat-test", 1))
+    assert context.get_value("compat-test") == 1
+    _compat.detach(token)
+    assert context.get_value("compat-test") is None
+    token = context.attach(context.set_value("compat-test", 2))
+    assert _compat.current_context().get("compat-test") == 2
+    context.detach(token)
 
 
 def test_suppressed_agrees_with_is_instrumentation_enabled() -> None:

@@ -32,7 +32,6 @@ from instrumentation._compat import (
     global_meter_provider,
     global_tracer_provider,
     suppressed,
-    with_span,
 )
 from instrumentation._config import Settings
 from instrumentation._dispatch import Reader
@@ -212,7 +211,7 @@ class OpenTelemetryBackend:
             self._request(hook, handle.span, op)
         if not handle.current:
             return None  # no span, or an invalid one: nothing to propagate, skip the context switch
-        return attach(with_span(current_context(), handle.span))
+        return attach(trace.set_span_in_context(handle.span, current_context()))  # type: ignore[arg-type]
 
     def exit(self, handle: _Handle, token: Any) -> None:
         if token is not None:
@@ -264,7 +263,7 @@ class OpenTelemetryBackend:
                         if self._request_hook is not None:
                             self._request(self._request_hook, span, op)
                     if detailed or span.get_span_context().is_valid:
-                        current = with_span(parent, span)
+                        current = trace.set_span_in_context(span, parent)
                         token = attach(current)
                         if op.carrier is not None:
                             propagate.inject(op.carrier, context=current)
