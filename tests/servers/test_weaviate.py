@@ -24,6 +24,7 @@ from weaviate.exceptions import (
     InsufficientPermissionsError,
     UnexpectedStatusCodeError,
     WeaviateBatchError,
+    WeaviateInsertManyAllFailedError,
     WeaviateQueryError,
     WeaviateRetryError,
     WeaviateTimeoutError,
@@ -164,6 +165,50 @@ async def test_tenants(server: WeaviateStandIn, client: weaviate.WeaviateAsyncCl
     assert len((await alpha.query.fetch_objects()).objects) == 2
     assert server.grpc_requests[-1].request.tenant == "alpha"
     assert (await coll.with_tenant("beta").query.fetch_objects()).objects == []
+
+
+async def test_multi_tenancy_mistakes_are_refused(
+    server: WeaviateStandIn, client: weaviate.WeaviateAsyncClient
+) -> None:
+    """What a real 1.39 server answers, on a collection with multi-tenancy enabled, to a request
+    without a tenant or naming a tenant it does not have: 422 over REST, UNKNOWN over gRPC."""
+    coll = await client.collections.create(
+        "Docs",
+        multi_tenancy_config=wvc.config.Configure.multi_tenancy(enabled=True),
+        properties=[wvc.config.Property(name="body", data_type=wvc.config.DataType.TEXT)],
+    )
+    await coll.tenants.create(["alpha"])
+    uid = await coll.with_tenant("alpha").data.insert({"body": "x"})
+    without = "class Docs has multi-tenancy enabled, but request was without tenant"
+    for target, message in ((coll, without), (coll.with_tenant("x"), 'tenant not found: "x"')):
+        with pytest.raises(UnexpectedStatusCodeError) as insert:
+            await target.data.insert({"body": "y"})
+        assert insert.value.status_code == 422
+        assert insert.value.error == {"error": [{"message": message}]}
+
+        with pytest.raises(WeaviateQueryError) as search:
+            await target.query.fetch_objects()
+        assert server.grpc_methods()[-1] == "Search"
+        assert (_grpc_cause(search.value).code(), _grpc_cause(search.value).details()) == (
+            grpc.StatusCode.UNKNOWN,
+            message,
+        )
+
+        with pytest.raises(WeaviateInsertManyAllFailedError) as batch:  # a batch object error
+            await target.data.insert_many([{"body": "z"}])
+        assert str(batch.value).endswith(f"Here is the set of all errors: {message}")
+
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        for query, message in (("", without), ("?tenant=x", 'tenant not found: "x"')):
+            answer = await http.get(f"/v1/objects/Docs/{uid}{query}")
+            assert (answer.status_code, answer.json()) == (422, {"error": [{"message": message}]})
+            head = await http.head(f"/v1/objects/Docs/{uid}{query}")
+            assert (head.status_code, head.content) == (422, b"")
+        found = await http.get(f"/v1/objects/Docs/{uid}?tenant=alpha")
+        assert found.status_code == 200
+    # nothing was stored, and no shard was made for the unknown tenant
+    assert len((await coll.with_tenant("alpha").query.fetch_objects()).objects) == 1
+    assert set(server.store.require("Docs").shards) == {"alpha"}
 
 
 # --------------------------------------------------------------------------------------------

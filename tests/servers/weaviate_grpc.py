@@ -15,8 +15,10 @@ or a mix (hybrid); filters understand equality only; results carry no scores or 
 
 Errors are the real server's: a call on an unknown collection fails with status ``UNKNOWN`` and
 the server's message as the details (``could not find class X in schema``, with the prefix each
-RPC adds); a batch creates an unknown collection (auto-schema) and reports what the server refuses
-(a property value, a vector of the wrong length) as per-object errors with its messages.
+RPC adds); a search, aggregate or batch delete on a multi-tenant collection without a tenant, or
+with a tenant it does not have, fails with ``UNKNOWN`` and the server's message; a batch creates an
+unknown collection (auto-schema) and reports what the server refuses (a property value, a vector of
+the wrong length, a tenant mistake) as per-object errors with its messages.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from tests.servers.weaviate_rest import (
     ObjectRejected,
     StoredCollection,
     StoredObject,
+    TenantRefused,
 )
 
 if TYPE_CHECKING:
@@ -293,6 +296,10 @@ class WeaviateServicer(weaviate_pb2_grpc.WeaviateServicer):
         filters: Optional[Any],
     ) -> tuple[StoredCollection, list[StoredObject]]:
         coll = self._collection(method, collection, context)
+        try:
+            self.store.check_tenant(coll, tenant)
+        except TenantRefused as exc:
+            context.abort(grpc.StatusCode.UNKNOWN, str(exc))
         objs = list(self.store.shard(coll, tenant).values())
         if filters is not None:
             objs = [o for o in objs if _matches(filters, o)]

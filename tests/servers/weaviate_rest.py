@@ -12,9 +12,12 @@ object error over gRPC); a vector whose length differs from the collection's is 
 object error); ``config.get``, ``data.update`` and ``data.replace`` of unknown things are a 404
 with an empty body; creating an existing collection is a 422; an unknown path is a 404
 ``{"code": 404, "message": ...}``; and a gRPC call on an unknown collection fails with status
-``UNKNOWN`` and the server's message in the details (``weaviate_grpc``). Not imitated:
-multi-tenancy mistakes (no tenant, unknown tenant), and ``near_text``, which the stand-in ranks by
-word overlap as if a vectorizer module were configured (a real server without one refuses it).
+``UNKNOWN`` and the server's message in the details (``weaviate_grpc``). On a collection with
+multi-tenancy enabled, a request without a tenant (``class X has multi-tenancy enabled, but request
+was without tenant``) or naming a tenant it does not have (``tenant not found: "x"``) is a 422
+``{"error": [{"message": ...}]}`` over REST, ``UNKNOWN`` with that message over gRPC, and a batch
+object error in a batch. Not imitated: ``near_text``, which the stand-in ranks by word overlap as
+if a vectorizer module were configured (a real server without one refuses it).
 
 REST is served by aiohttp on the caller's event loop; gRPC (``weaviate.v1.Weaviate``, see
 ``weaviate_grpc``) by grpcio's thread-pool server, so the stand-in also works on its own loop in a
@@ -52,6 +55,7 @@ __all__ = [
     "ObjectRejected",
     "RestRequest",
     "StoredObject",
+    "TenantRefused",
     "WeaviateFaults",
     "WeaviateStandIn",
     "connect_async_client",
@@ -261,6 +265,14 @@ class ObjectRejected(Exception):
         self.status = status
         #: what the REST answer's message has before the batch message
         self.rest_prefix = rest_prefix
+
+
+class TenantRefused(ObjectRejected):
+    """A request on a multi-tenant collection without a tenant, or naming one it does not have:
+    422 over REST (the message alone), ``UNKNOWN`` over gRPC, a batch object error in a batch."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(422, message)
 
 
 def _shard_name() -> str:
@@ -492,6 +504,19 @@ class WeaviateStore:
     def shard(self, coll: StoredCollection, tenant: str) -> dict[str, StoredObject]:
         return coll.shards.setdefault(tenant if coll.multi_tenant else "", {})
 
+    @staticmethod
+    def check_tenant(coll: StoredCollection, tenant: str) -> None:
+        """Raise ``TenantRefused`` with the real server's message for a request on a
+        multi-tenant collection without a tenant, or with one the collection does not have."""
+        if not coll.multi_tenant:
+            return
+        if not tenant:
+            raise TenantRefused(
+                f"class {coll.name} has multi-tenancy enabled, but request was without tenant"
+            )
+        if tenant not in coll.tenants:
+            raise TenantRefused(f"tenant not found: {json.dumps(tenant, ensure_ascii=False)}")
+
     def put_object(
         self,
         collection: str,
@@ -505,6 +530,7 @@ class WeaviateStore:
         property not in the schema is added to it. Raises ``ObjectRejected`` for what the real
         server refuses, and then changes nothing."""
         coll = self.auto_create(collection)
+        self.check_tenant(coll, tenant)
         shard = self.shard(coll, tenant)
         object_id = str(uuid_lib.UUID(uuid)) if uuid else str(uuid_lib.uuid4())
         props: JSON = {}
@@ -588,8 +614,23 @@ def _error(status: int, message: str) -> web.Response:
 def _rejected(exc: ObjectRejected, validation_prefix: str) -> web.Response:
     """A REST answer for a refused object: a 422 has ``validation_prefix`` before the message,
     a 500 the storage path of the real server."""
+    if isinstance(exc, TenantRefused):
+        return _error(exc.status, str(exc))
     prefix = validation_prefix if exc.status == 422 else exc.rest_prefix
     return _error(exc.status, f"{prefix}{exc}")
+
+
+def _tenant_refused(
+    coll: Optional[StoredCollection], tenant: str, *, head: bool = False
+) -> Optional[web.Response]:
+    """The 422 for a tenant mistake on a multi-tenant collection (no body for ``HEAD``)."""
+    if coll is None:
+        return None
+    try:
+        WeaviateStore.check_tenant(coll, tenant)
+    except TenantRefused as exc:
+        return web.Response(status=422) if head else _error(422, str(exc))
+    return None
 
 
 class _RestApi:
@@ -737,6 +778,9 @@ class _RestApi:
         an unknown collection or object is a 404 with an empty body, as on the real server."""
         coll = self.store.get(m.group("cls"))
         tenant = request.query.get("tenant", "")
+        refused = _tenant_refused(coll, tenant)
+        if refused is not None:
+            return refused
         existing = self.store.shard(coll, tenant).get(m.group("id").lower()) if coll else None
         if coll is None or existing is None:
             return web.Response(status=404)
@@ -765,12 +809,20 @@ class _RestApi:
         if coll is None:
             message = "could not delete object from vector repo: delete from non-existing index"
             return _error(500, f"{message} for {capitalize(m.group('cls'))}")
-        self.store.shard(coll, request.query.get("tenant", "")).pop(m.group("id").lower(), None)
+        tenant = request.query.get("tenant", "")
+        refused = _tenant_refused(coll, tenant)
+        if refused is not None:
+            return refused
+        self.store.shard(coll, tenant).pop(m.group("id").lower(), None)
         return web.Response(status=204)
 
     async def object_one(self, request: web.Request, m: re.Match[str], body: bytes) -> web.Response:
         coll = self.store.get(m.group("cls"))
-        shard = self.store.shard(coll, request.query.get("tenant", "")) if coll else {}
+        tenant = request.query.get("tenant", "")
+        refused = _tenant_refused(coll, tenant, head=request.method == "HEAD")
+        if refused is not None:
+            return refused
+        shard = self.store.shard(coll, tenant) if coll else {}
         obj = shard.get(m.group("id").lower())
         if obj is None:
             return web.Response(status=404)
@@ -785,6 +837,9 @@ class _RestApi:
             return _error(422, message + " in schema")
         beacon = str(json.loads(body)["beacon"])
         tenant = request.query.get("tenant", "")
+        refused = _tenant_refused(self.store.get(m.group("cls")), tenant)
+        if refused is not None:
+            return refused
         self.store.add_reference(m.group("cls"), m.group("id"), m.group("p"), beacon, tenant)
         return web.Response(status=200)
 
