@@ -677,3 +677,80 @@ async def test_rest_validation_errors_change_nothing_the_application_sees(
     assert span.attributes["server.port"] == weaviate_server.http_port
     [point] = duration_points(metric_reader)
     assert point.attributes["error.type"] == status
+
+
+WITHOUT_TENANT = "class Docs has multi-tenancy enabled, but request was without tenant"
+TENANT_ERRORS = [
+    (
+        "insert-without-tenant-422",
+        lambda c: c.collections.use("Docs").data.insert({"body": "x"}),
+        "insert Docs",
+        "422",
+        WITHOUT_TENANT,
+        "UnexpectedStatusCodeError",
+    ),
+    (
+        "insert-unknown-tenant-422",
+        lambda c: c.collections.use("Docs").with_tenant("x").data.insert({"body": "x"}),
+        "insert Docs",
+        "422",
+        'tenant not found: "?"',  # the quoted tenant name is scrubbed, as any quoted value
+        "UnexpectedStatusCodeError",
+    ),
+    (
+        "fetch-objects-without-tenant-unknown",
+        lambda c: c.collections.use("Docs").query.fetch_objects(),
+        "fetch_objects Docs",
+        "UNKNOWN",
+        WITHOUT_TENANT,
+        "WeaviateQueryError",
+    ),
+    (
+        "fetch-objects-unknown-tenant-unknown",
+        lambda c: c.collections.use("Docs").with_tenant("x").query.fetch_objects(),
+        "fetch_objects Docs",
+        "UNKNOWN",
+        'tenant not found: "?"',
+        "WeaviateQueryError",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("call", "span_name", "error_type", "reason", "exception"),
+    [c[1:] for c in TENANT_ERRORS],
+    ids=[c[0] for c in TENANT_ERRORS],
+)
+async def test_multi_tenancy_mistakes_are_errors_with_the_server_reason(
+    weaviate_server: Any,
+    weaviate_client: weaviate.WeaviateAsyncClient,
+    instrumented: Any,
+    span_exporter: Any,
+    metric_reader: Any,
+    apm: Any,
+    call: Any,
+    span_name: str,
+    error_type: str,
+    reason: str,
+    exception: str,
+) -> None:
+    """No tenant, or a tenant the collection does not have, on a collection with multi-tenancy
+    enabled: the real server's refusal (REST 422, gRPC UNKNOWN) is the span's error."""
+    docs = await weaviate_client.collections.create(
+        "Docs",
+        multi_tenancy_config=wvc.config.Configure.multi_tenancy(enabled=True),
+        properties=[wvc.config.Property(name="body", data_type=wvc.config.DataType.TEXT)],
+    )
+    await docs.tenants.create(["alpha"])
+    run = await plain_traced_plain(
+        lambda: _fresh_client(weaviate_server), call, instrumented, span_exporter, apm=apm
+    )
+    run.assert_same_outcome()
+    assert run.traced.raised
+    [span] = run.spans
+    assert_error_span(span, span_name, error_type, reason, exception)
+    [point] = duration_points(metric_reader)
+    assert point.attributes["error.type"] == error_type
+    assert [(s["name"], s["outcome"]) for s in run.apm_spans] == [(span.name, "failure")]
+    alpha = await docs.with_tenant("alpha").aggregate.over_all(total_count=True)
+    assert alpha.total_count == 0  # nothing was stored anywhere
