@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import re
 from contextvars import ContextVar
-from operator import attrgetter
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Pattern, Tuple
 from urllib.parse import urlsplit
 
@@ -336,18 +335,18 @@ def read_search(instance: Any, request: Any) -> Record:
     return op
 
 
-_COLLECTION_OF = attrgetter("collection")
-
-
 def read_batch_objects(instance: Any, request: Any) -> Record:
     op = _grpc_op(instance, "insert_many")
     objects = request.objects
     op.batch_size = len(objects)
     if objects:
+        # The collection of the first and last objects when they agree (what a collection's
+        # insert_many always sends), else none. Not every object: each one read from the protobuf
+        # costs ~3,000 instructions (a wrapper object), 30,000 for a batch of 10.
         first = objects[0]
-        # one collection for all, or none: the set built by C code, no Python step per object
-        collections = set(map(_COLLECTION_OF, objects))
-        collection = first.collection if len(collections) == 1 else ""
+        collection = first.collection
+        if len(objects) > 1 and objects[len(objects) - 1].collection != collection:
+            collection = ""
         _scope(op, collection, first.tenant, request.consistency_level)
     return op
 
