@@ -3,8 +3,10 @@
 A client wrapper first asks ``Dispatcher.wants()`` (can any backend record anything right now?). When
 none can (no SDK, no APM transaction) the wrapper calls the client straight through and builds
 nothing. Otherwise it reads the call's identity into a ``Record`` and hands the call, with the
-client's ``Reader``, to ``traced_call`` (a coroutine) or ``TracedAsyncIterator`` (an async
-generator such as ``async_scan``). The dispatcher then
+client's ``Reader``, to ``Dispatcher.call`` (a coroutine) or ``TracedAsyncIterator`` (an async
+generator such as ``async_scan``). ``call`` is a lone backend's own ``traced_call`` when it has one
+(OpenTelemetry: the steps below written in line, the common setup's fast path), else
+``traced_call`` here, in which the dispatcher
 
 1. starts one record per active backend (span, APM span), each saying whether it records in
    detail (a recording span) or only the duration metric;
@@ -68,7 +70,8 @@ class Handle(Protocol):
 
 class Backend(Protocol):
     """Records calls somewhere (OpenTelemetry, Elastic APM). Knows nothing of clients, and only
-    reads the ``Record``."""
+    reads the ``Record``. It may also have ``traced_call(record, reader, awaitable, scope=None)``:
+    the whole of ``traced_call`` below for itself alone, run when it is the only backend."""
 
     name: str
 
