@@ -164,6 +164,7 @@ async def test_tenants(server: WeaviateStandIn, client: weaviate.WeaviateAsyncCl
     await alpha.data.insert_many([{"body": "more alpha"}])
     assert len((await alpha.query.fetch_objects()).objects) == 2
     assert server.grpc_requests[-1].request.tenant == "alpha"
+    await coll.tenants.update(Tenant(name="beta", activity_status=TenantActivityStatus.ACTIVE))
     assert (await coll.with_tenant("beta").query.fetch_objects()).objects == []
 
 
@@ -209,6 +210,98 @@ async def test_multi_tenancy_mistakes_are_refused(
     # nothing was stored, and no shard was made for the unknown tenant
     assert len((await coll.with_tenant("alpha").query.fetch_objects()).objects) == 1
     assert set(server.store.require("Docs").shards) == {"alpha"}
+
+
+async def _assert_tenant_refused(
+    server: WeaviateStandIn, target: Any, path: str, tenant: str, message: str
+) -> None:
+    """``target`` (a collection with a tenant) is refused with ``message`` as a real 1.39 server
+    refuses it: insert, get, ``HEAD`` and delete a 422 over REST, a search ``UNKNOWN`` over gRPC,
+    a batch an object error."""
+    with pytest.raises(UnexpectedStatusCodeError) as insert:
+        await target.data.insert({"body": "y"})
+    assert (insert.value.status_code, insert.value.error) == (
+        422,
+        {"error": [{"message": message}]},
+    )
+    with pytest.raises(WeaviateQueryError) as search:
+        await target.query.fetch_objects()
+    assert server.grpc_methods()[-1] == "Search"
+    assert (_grpc_cause(search.value).code(), _grpc_cause(search.value).details()) == (
+        grpc.StatusCode.UNKNOWN,
+        message,
+    )
+    with pytest.raises(WeaviateInsertManyAllFailedError) as batch:
+        await target.data.insert_many([{"body": "z"}])
+    assert str(batch.value).endswith(f"Here is the set of all errors: {message}")
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        answer = await http.get(f"{path}?tenant={tenant}")
+        assert (answer.status_code, answer.json()) == (422, {"error": [{"message": message}]})
+        head = await http.head(f"{path}?tenant={tenant}")
+        assert (head.status_code, head.content) == (422, b"")
+        deleted = await http.delete(f"{path}?tenant={tenant}")
+        assert (deleted.status_code, deleted.json()) == (422, {"error": [{"message": message}]})
+
+
+async def test_a_tenant_on_a_collection_without_multi_tenancy_is_refused(
+    server: WeaviateStandIn, client: weaviate.WeaviateAsyncClient
+) -> None:
+    """A real 1.39 server refuses a tenant on a collection without multi-tenancy (its
+    single-tenant router's validation) instead of ignoring it."""
+    coll = await client.collections.create(
+        "Plain", properties=[wvc.config.Property(name="body", data_type=wvc.config.DataType.TEXT)]
+    )
+    uid = await coll.data.insert({"body": "x"})
+    message = "class Plain has multi-tenancy disabled, but request was with tenant"
+    await _assert_tenant_refused(
+        server, coll.with_tenant("alpha"), f"/v1/objects/Plain/{uid}", "alpha", message
+    )
+    # the object is still there, alone, and without a tenant it is found as before
+    assert [str(o.uuid) for o in (await coll.query.fetch_objects()).objects] == [str(uid)]
+    assert set(server.store.require("Plain").shards) == {""}
+
+
+async def test_a_tenant_that_is_not_active_is_refused(
+    server: WeaviateStandIn, client: weaviate.WeaviateAsyncClient
+) -> None:
+    """A real 1.39 server refuses a tenant that exists but is not active (INACTIVE, created so
+    or deactivated; OFFLOADED) with ``tenant not active: 'name'``; active again, it answers."""
+    coll = await client.collections.create(
+        "Docs",
+        multi_tenancy_config=wvc.config.Configure.multi_tenancy(enabled=True),
+        properties=[wvc.config.Property(name="body", data_type=wvc.config.DataType.TEXT)],
+    )
+    await coll.tenants.create(
+        ["beta", Tenant(name="gamma", activity_status=TenantActivityStatus.INACTIVE)]
+    )
+    uid = await coll.with_tenant("beta").data.insert({"body": "in beta"})
+    await coll.tenants.update(Tenant(name="beta", activity_status=TenantActivityStatus.INACTIVE))
+    server.store.require("Docs").tenants["delta"] = "OFFLOADED"
+    path = f"/v1/objects/Docs/{uid}"
+    for name in ("beta", "gamma", "delta"):
+        message = f"tenant not active: '{name}'"
+        await _assert_tenant_refused(server, coll.with_tenant(name), path, name, message)
+
+    await coll.tenants.update(Tenant(name="beta", activity_status=TenantActivityStatus.ACTIVE))
+    beta = (await coll.with_tenant("beta").query.fetch_objects()).objects
+    assert [str(o.uuid) for o in beta] == [str(uid)]  # nothing was added, nothing deleted
+
+
+async def test_auto_tenant_activation_activates_a_tenant_on_use(
+    server: WeaviateStandIn, client: weaviate.WeaviateAsyncClient
+) -> None:
+    """With ``autoTenantActivation`` a real server activates an inactive tenant on use."""
+    coll = await client.collections.create(
+        "Docs",
+        multi_tenancy_config=wvc.config.Configure.multi_tenancy(
+            enabled=True, auto_tenant_activation=True
+        ),
+        properties=[wvc.config.Property(name="body", data_type=wvc.config.DataType.TEXT)],
+    )
+    await coll.tenants.create(Tenant(name="beta", activity_status=TenantActivityStatus.INACTIVE))
+    assert (await coll.with_tenant("beta").query.fetch_objects()).objects == []
+    beta = await coll.tenants.get_by_name("beta")
+    assert beta is not None and beta.activity_status == TenantActivityStatus.ACTIVE
 
 
 # --------------------------------------------------------------------------------------------

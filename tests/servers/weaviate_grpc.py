@@ -15,8 +15,9 @@ or a mix (hybrid); filters understand equality only; results carry no scores or 
 
 Errors are the real server's: a call on an unknown collection fails with status ``UNKNOWN`` and
 the server's message as the details (``could not find class X in schema``, with the prefix each
-RPC adds); a search, aggregate or batch delete on a multi-tenant collection without a tenant, or
-with a tenant it does not have, fails with ``UNKNOWN`` and the server's message; a batch creates an
+RPC adds); a search, aggregate or batch delete with a tenant mistake (a tenant on a collection
+without multi-tenancy; on one with it, no tenant, an unknown tenant or one that is not active)
+fails with ``UNKNOWN`` and the server's message; a batch creates an
 unknown collection (auto-schema) and reports what the server refuses (a property value, a vector of
 the wrong length, a tenant mistake) as per-object errors with its messages.
 """

@@ -12,11 +12,13 @@ object error over gRPC); a vector whose length differs from the collection's is 
 object error); ``config.get``, ``data.update`` and ``data.replace`` of unknown things are a 404
 with an empty body; creating an existing collection is a 422; an unknown path is a 404
 ``{"code": 404, "message": ...}``; and a gRPC call on an unknown collection fails with status
-``UNKNOWN`` and the server's message in the details (``weaviate_grpc``). On a collection with
-multi-tenancy enabled, a request without a tenant (``class X has multi-tenancy enabled, but request
-was without tenant``) or naming a tenant it does not have (``tenant not found: "x"``) is a 422
-``{"error": [{"message": ...}]}`` over REST, ``UNKNOWN`` with that message over gRPC, and a batch
-object error in a batch. Not imitated: ``near_text``, which the stand-in ranks by word overlap as
+``UNKNOWN`` and the server's message in the details (``weaviate_grpc``). A tenant mistake is a
+422 ``{"error": [{"message": ...}]}`` over REST, ``UNKNOWN`` with that message over gRPC, and a
+batch object error in a batch: a tenant on a collection without multi-tenancy (``class X has
+multi-tenancy disabled, but request was with tenant``); on one with it, no tenant (``class X has
+multi-tenancy enabled, but request was without tenant``), a tenant it does not have (``tenant not
+found: "x"``) or one that is not active, ``INACTIVE`` or ``OFFLOADED`` (``tenant not active:
+'x'``, unless the collection has ``autoTenantActivation``, which activates it). Not imitated: ``near_text``, which the stand-in ranks by word overlap as
 if a vectorizer module were configured (a real server without one refuses it).
 
 REST is served by aiohttp on the caller's event loop; gRPC (``weaviate.v1.Weaviate``, see
@@ -268,8 +270,9 @@ class ObjectRejected(Exception):
 
 
 class TenantRefused(ObjectRejected):
-    """A request on a multi-tenant collection without a tenant, or naming one it does not have:
-    422 over REST (the message alone), ``UNKNOWN`` over gRPC, a batch object error in a batch."""
+    """A tenant mistake (a tenant on a collection without multi-tenancy; on one with it, no
+    tenant, an unknown tenant or one that is not active): 422 over REST (the message alone),
+    ``UNKNOWN`` over gRPC, a batch object error in a batch."""
 
     def __init__(self, message: str) -> None:
         super().__init__(422, message)
@@ -506,9 +509,15 @@ class WeaviateStore:
 
     @staticmethod
     def check_tenant(coll: StoredCollection, tenant: str) -> None:
-        """Raise ``TenantRefused`` with the real server's message for a request on a
-        multi-tenant collection without a tenant, or with one the collection does not have."""
+        """Raise ``TenantRefused`` with the real server's message for a tenant mistake: a tenant
+        on a collection without multi-tenancy; on one with it, no tenant, a tenant the collection
+        does not have, or one that is not active (``INACTIVE``, ``OFFLOADED``) unless the
+        collection activates tenants on use (``autoTenantActivation``)."""
         if not coll.multi_tenant:
+            if tenant:
+                raise TenantRefused(
+                    f"class {coll.name} has multi-tenancy disabled, but request was with tenant"
+                )
             return
         if not tenant:
             raise TenantRefused(
@@ -516,6 +525,12 @@ class WeaviateStore:
             )
         if tenant not in coll.tenants:
             raise TenantRefused(f"tenant not found: {json.dumps(tenant, ensure_ascii=False)}")
+        if coll.tenants[tenant] != "ACTIVE":
+            if coll.config["multiTenancyConfig"].get("autoTenantActivation"):
+                coll.tenants[tenant] = "ACTIVE"
+            else:
+                # the server formats this one with '%s' in single quotes, not %q
+                raise TenantRefused(f"tenant not active: '{tenant}'")
 
     def put_object(
         self,
@@ -623,7 +638,7 @@ def _rejected(exc: ObjectRejected, validation_prefix: str) -> web.Response:
 def _tenant_refused(
     coll: Optional[StoredCollection], tenant: str, *, head: bool = False
 ) -> Optional[web.Response]:
-    """The 422 for a tenant mistake on a multi-tenant collection (no body for ``HEAD``)."""
+    """The 422 for a tenant mistake (no body for ``HEAD``)."""
     if coll is None:
         return None
     try:
