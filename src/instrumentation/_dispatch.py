@@ -110,6 +110,7 @@ class Dispatcher:
     """Fans one operation out to every active backend; a failing backend never stops the others."""
 
     __slots__ = (
+        "_fused",
         "_only",
         "backends",
         "begin",
@@ -155,6 +156,13 @@ class Dispatcher:
         self.call: Callable[..., Awaitable[Any]] = (
             fused if fused is not None else partial(traced_call, self)
         )
+        #: With several backends: each one's own ``traced_call`` (or ``None``), for the calls that
+        #: only it wants (OpenTelemetry and Elastic APM both installed, no APM transaction).
+        self._fused: Tuple[Optional[Callable[..., Awaitable[Any]]], ...] = tuple(
+            getattr(backend, "traced_call", None) for backend in self.backends
+        )
+        if self._only is None and any(call is not None for call in self._fused):
+            self.call = self._call_some
 
     def _any_wants(self) -> bool:
         for backend in self.backends:
@@ -164,6 +172,32 @@ class Dispatcher:
             except Exception as exc:
                 report(exc, f"{backend.name} backend")
         return False
+
+    def _call_some(
+        self,
+        record: Record,
+        reader: Reader,
+        awaitable: Awaitable[Any],
+        scope: Optional[ContextVar[Optional[Record]]] = None,
+    ) -> Awaitable[Any]:
+        """Several backends: when exactly one wants this call and has a ``traced_call`` of its own,
+        that runs it alone (asking each backend again costs less than the general path's lists);
+        otherwise ``traced_call`` below, with every backend."""
+        only = None
+        for index, backend in enumerate(self.backends):
+            try:
+                wanted = backend.wants()
+            except Exception as exc:
+                report(exc, f"{backend.name} backend")
+                wanted = False
+            if wanted:
+                if only is not None:
+                    return traced_call(self, record, reader, awaitable, scope)
+                only = index
+        fused = self._fused[only] if only is not None else None
+        if fused is None:
+            return traced_call(self, record, reader, awaitable, scope)
+        return fused(record, reader, awaitable, scope)
 
     def _begin_one(self, record: Record, reader: Reader) -> Optional[Tuple[Any, Any, bool]]:
         """``_begin_all`` for one backend: its handle, token and detail level, or ``None``."""
