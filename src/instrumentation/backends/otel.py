@@ -104,6 +104,13 @@ class OpenTelemetryBackend:
         self._seen_tracer: Any = UNKNOWN
         self._seen_meter: Any = UNKNOWN
         self._live_tracing = self._live_metrics = self._live_any = True
+        #: Both providers are the global ones and no environment variable names one to load.
+        self._globals_only = (
+            self._tracer_provider is None
+            and self._meter_provider is None
+            and not self._tracer_variable
+            and not self._meter_variable
+        )
         # (system, operation, collection) -> (span name, start attributes): built once, not per call.
         self._names: Dict[Tuple[str, str, Optional[str]], Tuple[str, Attributes]] = {}
         self._request_hook = settings.request_hook
@@ -126,6 +133,12 @@ class OpenTelemetryBackend:
     def wants(self) -> bool:
         """Asked before every call: with no SDK, two attribute reads; else an identity check of the
         providers and one look at the current context (suppression). No Python call on the way."""
+        if (
+            self._globals_only
+            and global_tracer_provider() is None
+            and global_meter_provider() is None
+        ):
+            return False  # the common "no SDK at all": two attribute reads
         try:
             tracer_provider = self._tracer_provider
             if tracer_provider is None:
@@ -136,7 +149,7 @@ class OpenTelemetryBackend:
             if tracer_provider is not self._seen_tracer or meter_provider is not self._seen_meter:
                 self._refresh(tracer_provider, meter_provider)
             if not self._live_any:
-                return False  # the common "no SDK at all"
+                return False  # no-op providers only
             if _SUPPRESS is None:  # pragma: no cover - an API version that moved the keys
                 return not suppressed()
             current = current_context()
@@ -146,7 +159,12 @@ class OpenTelemetryBackend:
             return False
 
     def ready(self) -> bool:
-        self.wants()  # refreshes which providers record
+        tracer_provider = self._tracer_provider
+        meter_provider = self._meter_provider
+        self._refresh(
+            global_tracer_provider() if tracer_provider is None else tracer_provider,
+            global_meter_provider() if meter_provider is None else meter_provider,
+        )
         return self._live_any
 
     # -- start ---------------------------------------------------------------------------------
