@@ -52,7 +52,15 @@ def real_servers() -> Dict[str, str]:
     )
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "tests.real.servers", "start"],
+            # not elasticsearch8: the tests' second Elasticsearch (8.x, for elasticsearch-py 8)
+            [
+                sys.executable,
+                "-m",
+                "tests.real.servers",
+                "start",
+                "--only",
+                "elasticsearch,opensearch,weaviate",
+            ],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             text=True,
