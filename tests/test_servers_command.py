@@ -111,7 +111,14 @@ def test_the_real_servers_line_is_read_and_what_is_missing_is_left_to_the_imitat
     line = {"elasticsearch": "http://127.0.0.1:9201", "elasticsearch_version": "9.5.3"}
 
     def fake_run(command: Any, **kwargs: Any) -> Any:
-        assert command[1:] == ["-m", "tests.real.servers", "start"]
+        # the servers an app needs; not the tests' second Elasticsearch (8.x)
+        assert command[1:] == [
+            "-m",
+            "tests.real.servers",
+            "start",
+            "--only",
+            "elasticsearch,opensearch,weaviate",
+        ]
         return SimpleNamespace(returncode=0, stdout="progress\n" + json.dumps(line) + "\n")
 
     monkeypatch.setattr(script.subprocess, "run", fake_run)
