@@ -680,13 +680,16 @@ async def test_rest_validation_errors_change_nothing_the_application_sees(
 
 
 WITHOUT_TENANT = "class Docs has multi-tenancy enabled, but request was without tenant"
+#: What a real 1.39 server puts before it (an object insert's 422; a search's gRPC details).
+INSERT = "determine shard: "
+SEARCH = "explorer: list class: search: object search at index docs: "
 TENANT_ERRORS = [
     (
         "insert-without-tenant-422",
         lambda c: c.collections.use("Docs").data.insert({"body": "x"}),
         "insert Docs",
         "422",
-        WITHOUT_TENANT,
+        INSERT + WITHOUT_TENANT,
         "UnexpectedStatusCodeError",
     ),
     (
@@ -694,7 +697,7 @@ TENANT_ERRORS = [
         lambda c: c.collections.use("Docs").with_tenant("x").data.insert({"body": "x"}),
         "insert Docs",
         "422",
-        'tenant not found: "?"',  # the quoted tenant name is scrubbed, as any quoted value
+        INSERT + 'tenant not found: "?"',  # the quoted tenant name is scrubbed, as any quoted value
         "UnexpectedStatusCodeError",
     ),
     (
@@ -702,7 +705,7 @@ TENANT_ERRORS = [
         lambda c: c.collections.use("Docs").query.fetch_objects(),
         "fetch_objects Docs",
         "UNKNOWN",
-        WITHOUT_TENANT,
+        SEARCH + WITHOUT_TENANT,
         "WeaviateQueryError",
     ),
     (
@@ -710,7 +713,7 @@ TENANT_ERRORS = [
         lambda c: c.collections.use("Docs").with_tenant("x").query.fetch_objects(),
         "fetch_objects Docs",
         "UNKNOWN",
-        'tenant not found: "?"',
+        SEARCH + 'tenant not found: "?"',
         "WeaviateQueryError",
     ),
 ]

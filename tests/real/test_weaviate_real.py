@@ -677,6 +677,95 @@ async def test_rest_validation_errors_change_nothing_the_application_sees(
     assert point.attributes["error.type"] == status
 
 
+_SEARCH_AT = "explorer: list class: search: object search at index {index}: "
+TENANT_ERRORS = [
+    (
+        "insert-without-a-tenant",
+        lambda docs, movies: docs.data.insert({"body": "x"}),
+        "insert",
+        "422",
+        "determine shard: class {docs} has multi-tenancy enabled, but request was without tenant",
+    ),
+    (
+        "fetch-without-a-tenant",
+        lambda docs, movies: docs.query.fetch_objects(),
+        "fetch_objects",
+        "UNKNOWN",
+        _SEARCH_AT.format(index="{docs_index}")
+        + "class {docs} has multi-tenancy enabled, but request was without tenant",
+    ),
+    (
+        "fetch-with-an-unknown-tenant",
+        lambda docs, movies: docs.with_tenant("nobody").query.fetch_objects(),
+        "fetch_objects",
+        "UNKNOWN",
+        _SEARCH_AT.format(index="{docs_index}") + 'tenant not found: "?"',  # scrubbed quotes
+    ),
+    (
+        "fetch-with-an-inactive-tenant",
+        lambda docs, movies: docs.with_tenant("beta").query.fetch_objects(),
+        "fetch_objects",
+        "UNKNOWN",
+        _SEARCH_AT.format(index="{docs_index}") + "tenant not active: '?'",
+    ),
+    (
+        "fetch-with-a-tenant-on-a-collection-without-multi-tenancy",
+        lambda docs, movies: movies.with_tenant("alpha").query.fetch_objects(),
+        "fetch_objects",
+        "UNKNOWN",
+        _SEARCH_AT.format(index="{movies_index}")
+        + "class {movies} has multi-tenancy disabled, but request was with tenant",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("call", "operation", "status", "reason"),
+    [c[1:] for c in TENANT_ERRORS],
+    ids=[c[0] for c in TENANT_ERRORS],
+)
+async def test_multi_tenancy_mistakes_change_nothing_the_application_sees(
+    wv: Any,
+    real_weaviate: Any,
+    movies: Any,
+    new_collection: Any,
+    instrumented: Any,
+    span_exporter: Any,
+    call: Any,
+    operation: str,
+    status: str,
+    reason: str,
+) -> None:
+    """What the imitation's tenant refusals (tests/servers) are modelled on: REST 422 and gRPC
+    UNKNOWN, the server's reason (its quoted tenant name scrubbed) in the span's status."""
+    docs = await wv.collections.create(
+        new_collection("Docs"),
+        multi_tenancy_config=wvc.config.Configure.multi_tenancy(enabled=True),
+        properties=[wvc.config.Property(name="body", data_type=wvc.config.DataType.TEXT)],
+    )
+    await docs.tenants.create(
+        [Tenant(name="alpha"), Tenant(name="beta", activity_status=TenantActivityStatus.INACTIVE)]
+    )
+    docs_name, movies_name = docs.name, movies.name
+
+    def send(client: Any) -> Any:
+        return call(client.collections.use(docs_name), client.collections.use(movies_name))
+
+    run = await plain_traced_plain(_connect(real_weaviate), send, instrumented, span_exporter)
+    run.assert_same_outcome()
+    [span] = run.spans
+    target = movies_name if "movies" in reason else docs_name
+    assert span.name == f"{operation} {target}"
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["error.type"] == status
+    assert span.status.description == reason.format(
+        docs=docs_name,
+        docs_index=docs_name.lower(),
+        movies=movies_name,
+        movies_index=movies_name.lower(),
+    )
+
+
 # -- Elastic APM ----------------------------------------------------------------------------------
 async def test_apm_spans_carry_tenant_and_consistency_level(
     wv: Any, new_collection: Any, instrumented: Any, apm: Any, real_weaviate: Any

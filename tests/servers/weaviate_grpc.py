@@ -300,7 +300,9 @@ class WeaviateServicer(weaviate_pb2_grpc.WeaviateServicer):
         try:
             self.store.check_tenant(coll, tenant)
         except TenantRefused as exc:
-            context.abort(grpc.StatusCode.UNKNOWN, str(exc))
+            # a real 1.39 server's Search says where it looked first (other methods: unchecked)
+            where = f"explorer: list class: search: object search at index {coll.name.lower()}: "
+            context.abort(grpc.StatusCode.UNKNOWN, (where if method == "Search" else "") + str(exc))
         objs = list(self.store.shard(coll, tenant).values())
         if filters is not None:
             objs = [o for o in objs if _matches(filters, o)]

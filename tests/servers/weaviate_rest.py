@@ -629,8 +629,8 @@ def _error(status: int, message: str) -> web.Response:
 def _rejected(exc: ObjectRejected, validation_prefix: str) -> web.Response:
     """A REST answer for a refused object: a 422 has ``validation_prefix`` before the message,
     a 500 the storage path of the real server."""
-    if isinstance(exc, TenantRefused):
-        return _error(exc.status, str(exc))
+    if isinstance(exc, TenantRefused):  # as a real 1.39 server says it for an object insert
+        return _error(exc.status, f"determine shard: {exc}")
     prefix = validation_prefix if exc.status == 422 else exc.rest_prefix
     return _error(exc.status, f"{prefix}{exc}")
 
