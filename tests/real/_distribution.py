@@ -50,7 +50,26 @@ class Distribution:
         return pathlib.Path(cache).resolve() / self.name
 
     def home(self, cache: pathlib.Path) -> pathlib.Path:
+        """The unpacked distribution (its ``*_HOME``)."""
         return self.out(cache) / "dist" / f"{self.artifact or self.name}-{self.version}"
+
+    # What ``servers.py`` and ``support.py`` call on a server module: a node module binds these.
+    def build(self, cache: pathlib.Path) -> None:
+        """Unpack the distribution (and install our pieces) under ``cache/<name>``; idempotent."""
+        build(self, cache)
+
+    def start(
+        self, cache: pathlib.Path, run: pathlib.Path, port: Optional[int] = None
+    ) -> Dict[str, Any]:
+        """Start the node; ``{"<name>": URL, "<name>_version": "x.y.z"}``."""
+        return start(self, cache, run, port)
+
+    def running(self, run: pathlib.Path) -> bool:
+        return running(self, run)
+
+    def stop(self, run: pathlib.Path) -> None:
+        """Stop the node whose process group is in ``run/<name>.pid``; a no-op without one."""
+        stop(self, run)
 
 
 def java_home(variable: str = "REAL_JAVA_HOME") -> str:

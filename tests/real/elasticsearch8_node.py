@@ -10,34 +10,10 @@ details.
 
 from __future__ import annotations
 
-import pathlib
-from typing import Any, Dict, Optional
-
-from tests.real import _distribution
 from tests.real.elasticsearch_node import ES8_VERSION, distribution
 
 DIST = distribution(ES8_VERSION, "elasticsearch8")
 
 
-def home(cache: pathlib.Path) -> pathlib.Path:
-    """The unpacked distribution (ES_HOME)."""
-    return DIST.home(cache)
-
-
-def build(cache: pathlib.Path) -> None:
-    """Unpack the 8.x distribution and build and install the root plugin under ``cache/elasticsearch8``."""
-    _distribution.build(DIST, cache)
-
-
-def start(cache: pathlib.Path, run: pathlib.Path, port: Optional[int] = None) -> Dict[str, Any]:
-    """Start the node and return ``{"elasticsearch8": URL, "elasticsearch8_version": "8.x.y"}``."""
-    return _distribution.start(DIST, cache, run, port)
-
-
-def running(run: pathlib.Path) -> bool:
-    return _distribution.running(DIST, run)
-
-
-def stop(run: pathlib.Path) -> None:
-    """Stop the node whose process group is in ``run/elasticsearch8.pid``; a no-op without one."""
-    _distribution.stop(DIST, run)
+#: The functions ``servers.py`` calls on a server module.
+home, build, start, running, stop = DIST.home, DIST.build, DIST.start, DIST.running, DIST.stop

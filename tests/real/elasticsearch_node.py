@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import pathlib
 import shutil
-from typing import Any, Dict, Optional
 
 from tests.real import _distribution
 
@@ -75,25 +74,5 @@ def distribution(version: str, name: str) -> _distribution.Distribution:
 DIST = distribution(ES_VERSION, "elasticsearch")
 
 
-def home(cache: pathlib.Path) -> pathlib.Path:
-    """The unpacked distribution (ES_HOME)."""
-    return DIST.home(cache)
-
-
-def build(cache: pathlib.Path) -> None:
-    """Unpack the distribution and build and install the root plugin under ``cache/elasticsearch``."""
-    _distribution.build(DIST, cache)
-
-
-def start(cache: pathlib.Path, run: pathlib.Path, port: Optional[int] = None) -> Dict[str, Any]:
-    """Start the node and return ``{"elasticsearch": URL, "elasticsearch_version": "9.x.y"}``."""
-    return _distribution.start(DIST, cache, run, port)
-
-
-def running(run: pathlib.Path) -> bool:
-    return _distribution.running(DIST, run)
-
-
-def stop(run: pathlib.Path) -> None:
-    """Stop the node whose process group is in ``run/elasticsearch.pid``; a no-op without one."""
-    _distribution.stop(DIST, run)
+#: The functions ``servers.py`` calls on a server module.
+home, build, start, running, stop = DIST.home, DIST.build, DIST.start, DIST.running, DIST.stop

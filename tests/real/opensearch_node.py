@@ -10,7 +10,6 @@ There is no code of ours. ``start(cache, run)`` runs the node in its own process
 from __future__ import annotations
 
 import pathlib
-from typing import Any, Dict, Optional
 
 from tests.real import _distribution
 
@@ -26,25 +25,5 @@ DIST = _distribution.Distribution(
 )
 
 
-def home(cache: pathlib.Path) -> pathlib.Path:
-    """The unpacked distribution (OPENSEARCH_HOME)."""
-    return DIST.home(cache)
-
-
-def build(cache: pathlib.Path) -> None:
-    """Unpack the distribution under ``cache/opensearch``; idempotent."""
-    _distribution.build(DIST, cache)
-
-
-def start(cache: pathlib.Path, run: pathlib.Path, port: Optional[int] = None) -> Dict[str, Any]:
-    """Start the node and return ``{"opensearch": URL, "opensearch_version": "3.x.y"}``."""
-    return _distribution.start(DIST, cache, run, port)
-
-
-def running(run: pathlib.Path) -> bool:
-    return _distribution.running(DIST, run)
-
-
-def stop(run: pathlib.Path) -> None:
-    """Stop the node whose process group is in ``run/opensearch.pid``; a no-op without one."""
-    _distribution.stop(DIST, run)
+#: The functions ``servers.py`` calls on a server module.
+home, build, start, running, stop = DIST.home, DIST.build, DIST.start, DIST.running, DIST.stop
