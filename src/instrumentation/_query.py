@@ -82,13 +82,17 @@ def _key_name(key: Any) -> str:
 
 def _literal_list(value: Any) -> Tuple[bool, bool]:
     """(every item is a literal, every item is a number): such a list is one ``"?"`` when
-    sanitising, and a vector when it is long and numeric."""
+    sanitising, and a vector when it is long and numeric. Dates, times, decimals and UUIDs count
+    as literals: JSON serializers write them as strings or numbers."""
     numeric = True
     for item in value:
         kind = type(item)
         if kind is int or kind is float:
             continue
         if kind is str or kind is bool or item is None:
+            numeric = False
+            continue
+        if isinstance(item, _STRINGIFIED):
             numeric = False
             continue
         if not isinstance(item, _LEAVES):
@@ -211,32 +215,66 @@ _LITERAL_LIST = re.compile(r'\[(?:"\?"(?:,"\?")*)?\]')
 
 def _sanitized(body: Any, max_length: int) -> Optional[str]:
     """``_text(body, keep=False, ...)`` for a dict or list body, mostly in C: the encoder writes
-    compact JSON, which is split at its quotes; a string not followed by ``:`` is a value and
-    becomes ``?``, as do the numbers and names between strings; lists of placeholders collapse.
-    About half the walker's cost. ``None`` where the walker's answer could differ (an escaped
-    character, a value of a type JSON lacks, a vector key, whose nested lists it drops whole) or the encoder gives up (a cycle,
-    a key JSON cannot have, an integer too long to print), and for a text far over ``max_length``,
-    which the walker cuts as it goes rather than splitting it all: the walker answers then. (A key
-    that is not a string is spelt as JSON spells it, ``null`` where the walker writes ``None``.)"""
+    compact JSON, which ``_sanitized_json`` reads. ``None`` where the walker's answer could differ
+    (see there) or the encoder gives up (a cycle, a key JSON cannot have, an integer too long to
+    print): the walker answers then."""
     if _encode is None:  # pragma: no cover - a Python without the C encoder
         return None
     try:
         text = "".join(_encode(body, 0))
     except (ValueError, TypeError, RecursionError, OverflowError):
         return None
+    return _sanitized_json(text, max_length)
+
+
+def _sanitized_json(text: str, max_length: int) -> Optional[str]:
+    """Compact JSON ``text`` sanitised as the walker sanitises the body it encodes: split at its
+    quotes, a string not followed by ``:`` is a value and becomes ``?``, as do the numbers and
+    names between strings; lists of placeholders collapse. About half the walker's cost.
+
+    ``None`` where the walker's answer could differ: an escaped character (also what the encoder
+    writes for a value of a type JSON lacks), a vector key (whose nested lists the walker drops
+    whole), and a text far over ``max_length`` (which the walker cuts as it goes rather than
+    splitting it all). A key that is not a string is spelt as JSON spells it, ``null`` where the
+    walker writes ``None``."""
     if len(text) > 4 * max_length or "\\" in text or "vector" in text or "embedding" in text:
         return None
     parts = text.split('"')
-    last = len(parts) - 1
-    for index in range(0, last + 1, 2):  # between strings: punctuation and bare literals
-        between = parts[index]
-        if between.strip(_PUNCTUATION):
-            parts[index] = _BARE_LITERAL.sub(_PLACEHOLDER_TEXT, between)
-    for index in range(1, last, 2):  # the strings: a value unless a key (followed by ":")
-        if parts[index + 1][:1] != ":":
+    first = parts[0]
+    if first.strip(_PUNCTUATION):  # a list body that starts with a literal
+        parts[0] = _BARE_LITERAL.sub(_PLACEHOLDER_TEXT, first)
+    for index in range(1, len(parts) - 1, 2):
+        after = parts[index + 1]  # between this string and the next: never empty
+        if after[0] != ":":  # not a key: a value
             parts[index] = PLACEHOLDER
+        literal = after.strip(_PUNCTUATION)
+        if literal:
+            # One literal (the common case) is replaced where it stands; several go to the regex.
+            parts[index + 1] = (
+                _BARE_LITERAL.sub(_PLACEHOLDER_TEXT, after)
+                if "," in literal
+                else after.replace(literal, _PLACEHOLDER_TEXT, 1)
+            )
     text = '"'.join(parts)
-    return _LITERAL_LIST.sub(_PLACEHOLDER_TEXT, text) if "[" in text else text
+    if '["?"' in text or "[]" in text:
+        return _LITERAL_LIST.sub(_PLACEHOLDER_TEXT, text)
+    return text
+
+
+def sanitize_serialized(serialized: Any, body: Any, max_length: int) -> str:
+    """The sanitised ``db.query.text`` of ``body`` from the JSON its client already serialised
+    (``serialized``, bytes or text): the same text as ``capture(body, "sanitize", max_length)``
+    without encoding the body a second time. Falls back to that where the JSON cannot be read
+    the quick way. Never raises."""
+    try:
+        text = serialized.decode("utf-8") if type(serialized) is bytes else serialized
+        if type(text) is str:
+            quick = _sanitized_json(text, max_length)
+            if quick is not None:
+                return bound(quick, max_length)
+    except Exception:  # not UTF-8 (a lone surrogate), an odd type: the body says it
+        pass
+    return capture(body, "sanitize", max_length) or PLACEHOLDER
 
 
 def _parse(text: str) -> Any:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, Mapping, Optional, Union
 
+from instrumentation._query import capture
+
 AttributeValue = Union[str, int, float, bool]
 
 
@@ -36,6 +38,9 @@ class Record:
     #: The request payload the client reads its details from (query text, batch size).
     body: Any = None
     query_text: Optional[str] = None
+    #: ``max_length`` while the query text is still to be sanitised: from the JSON the library
+    #: serialises anyway, when it hands it over (``settle_query`` reads the body if it never does).
+    query_pending: Optional[int] = None
     batch_size: Optional[int] = None
     http_method: Optional[str] = None
     url: Optional[str] = None
@@ -85,6 +90,13 @@ class Record:
         if self.attributes is None:
             self.attributes = {}
         self.attributes[key] = value
+
+    def settle_query(self) -> None:
+        """The pending query text, sanitised from the body itself (nothing handed it over)."""
+        max_length = self.query_pending
+        if max_length is not None:
+            self.query_pending = None
+            self.query_text = capture(self.body, "sanitize", max_length)
 
     def fail(self, error_type: str, reason: Optional[str] = None) -> None:
         """Mark the call failed; the first cause recorded wins."""
@@ -143,6 +155,7 @@ class CallView:
     @property
     def query_text(self) -> Optional[str]:
         """``db.query.text`` as captured (per ``capture_query``)."""
+        self._record.settle_query()
         return self._record.query_text
 
     @property

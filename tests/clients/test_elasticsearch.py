@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
+import decimal
 import json
+import uuid
 from typing import Any, AsyncIterator
 
 import pytest
@@ -16,6 +19,7 @@ from elasticsearch import AsyncElasticsearch, BadRequestError, ConnectionError, 
 from opentelemetry.trace import SpanKind, StatusCode
 
 import instrumentation
+from instrumentation._query import capture
 from tests.servers.elasticsearch import ElasticsearchStandIn
 from tests.servers.threaded import InThread
 from tests.support.differential import plain_traced_plain
@@ -238,6 +242,85 @@ async def test_query_capture_modes(
     await es.search(index="movies", query={"term": {"genre": "noir"}}, size=5)
     [span] = finished(span_exporter)
     assert span.attributes.get("db.query.text") == expected
+
+
+#: Search bodies whose JSON the sanitised query text is read from (the transport's own JSON, or
+#: the body itself where that JSON has escapes or vector keys), and the text each must give.
+SANITIZED_BODIES = [
+    pytest.param(
+        {"bool": {"filter": [{"range": {"released": {"gte": datetime.date(1999, 3, 31)}}}]}},
+        '{"query":{"bool":{"filter":[{"range":{"released":{"gte":"?"}}}]}}}',
+        id="a date, which the client's serializer writes as text",
+    ),
+    pytest.param(
+        {"terms": {"id": [uuid.UUID(int=7), decimal.Decimal("1.5"), 3, None, True]}},
+        '{"query":{"terms":{"id":"?"}}}',
+        id="a list of literals of several types",
+    ),
+    pytest.param(
+        {"match": {"title": 'say "hi"\n', "note": "élan 映画"}},
+        '{"query":{"match":{"title":"?","note":"?"}}}',
+        id="escaped and non-ASCII text",
+    ),
+    pytest.param(
+        {
+            "knn": {
+                "field": "v",
+                "query_vector": [0.5] * 20,
+                "k": 3,
+                "filter": [{"term": {"a": -1e3}}],
+            }
+        },
+        '{"query":{"knn":{"field":"?","query_vector":"?","k":"?","filter":[{"term":{"a":"?"}}]}}}',
+        id="a vector key",
+    ),
+    pytest.param(
+        {"bool": {"must": [{"match": {"a,b": "x"}}, {"term": {"c": [[1, 2], ["d"]]}}]}},
+        '{"query":{"bool":{"must":[{"match":{"a,b":"?"}},{"term":{"c":["?","?"]}}]}}}',
+        id="punctuation in a key, nested lists",
+    ),
+]
+
+
+@pytest.mark.parametrize("hooked", [False, True], ids=["no hook", "request hook"])
+@pytest.mark.parametrize(("query", "expected"), SANITIZED_BODIES)
+async def test_sanitized_query_text_for_every_kind_of_body(
+    instrumented: Any,
+    es: AsyncElasticsearch,
+    node_class: str,
+    span_exporter: Any,
+    query: Any,
+    expected: str,
+    hooked: bool,
+) -> None:
+    """The default query text, sanitised from the JSON the transport serialises anyway (not a
+    second encoding of the body); a request hook, which runs before the transport, reads it from
+    the body itself. Both give the same text."""
+    seen = []
+    if hooked:
+        instrumented(request_hook=lambda span, call: seen.append(call.query_text))
+    else:
+        instrumented()
+    await es.search(index="movies", query=query)
+    [span] = finished(span_exporter)
+    assert span.attributes["db.query.text"] == expected
+    assert seen == ([expected] if hooked else [])
+    assert expected == capture({"query": query}, "sanitize", 2048)
+
+
+async def test_query_text_of_a_body_the_client_cannot_serialise(
+    instrumented: Any, es: AsyncElasticsearch, node_class: str, span_exporter: Any
+) -> None:
+    """The transport fails before it serialises the body: the text comes from the body itself."""
+    from elasticsearch import SerializationError
+
+    instrumented()
+    with pytest.raises(SerializationError):
+        await es.search(index="movies", query={"match": {"title": object()}})
+    [span] = finished(span_exporter)
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["error.type"] == "SerializationError"
+    assert span.attributes["db.query.text"] == '{"query":{"match":{"title":"?"}}}'
 
 
 @pytest.mark.parametrize(
