@@ -242,7 +242,8 @@ def _kinds_of(request: Any) -> Tuple[Tuple[Tuple[str, str], ...], bool, bool, Ca
 
 
 def _search_name(request: Any) -> str:
-    kinds, has_filters, has_generative, has_field = _kinds_of(request)
+    known = _KINDS_BY_TYPE.get(type(request))  # the common case without ``_kinds_of``'s frame
+    kinds, has_filters, has_generative, has_field = known or _kinds_of(request)
     kind = "fetch_objects"
     for field, name in kinds:
         if has_field(request, field):
