@@ -271,6 +271,8 @@ def sanitize_serialized(serialized: Any, body: Any, max_length: int) -> str:
         if type(text) is str:
             quick = _sanitized_json(text, max_length)
             if quick is not None:
+                if len(quick) <= max_length and quick.isascii():
+                    return quick  # what ``bound`` returns, without its frame
                 return bound(quick, max_length)
     except Exception:  # not UTF-8 (a lone surrogate), an odd type: the body says it
         pass

@@ -292,46 +292,35 @@ class OpenTelemetryBackend:
             if span is None and not metrics:
                 return await awaitable
             started = perf_counter()
+            response = error = None
             try:
                 response = await awaitable
+                return response
             except BaseException as exc:
-                self._end(span, token, detailed, metrics, started, op, reader, None, exc)
+                error = exc
                 raise
-            self._end(span, token, detailed, metrics, started, op, reader, response, None)
-            return response
+            finally:  # the call's end, in line: the outcome read, the span and metric finished
+                elapsed = perf_counter() - started
+                if token is not None:
+                    try:
+                        detach(token)
+                    except Exception as problem:
+                        report(problem, "otel backend")
+                try:
+                    if error is None:
+                        reader.response(op, response, detailed)
+                    else:
+                        reader.error(op, error, detailed)
+                except Exception as problem:  # a reader that failed must not leave the span open
+                    report(problem)
+                try:
+                    self._finish(span, detailed, metrics, elapsed, op, response, error)
+                except Exception as problem:
+                    report(problem, "otel backend")
+                error = None  # no cycle through the exception's traceback and this frame
         finally:
             if scope_token is not None:
                 scope.reset(scope_token)  # type: ignore[union-attr]
-
-    def _end(
-        self,
-        span: Any,
-        token: Any,
-        detailed: bool,
-        metrics: bool,
-        started: float,
-        op: Record,
-        reader: Reader,
-        response: Any,
-        exc: Optional[BaseException],
-    ) -> None:
-        elapsed = perf_counter() - started
-        if token is not None:
-            try:
-                detach(token)
-            except Exception as error:
-                report(error, "otel backend")
-        try:
-            if exc is None:
-                reader.response(op, response, detailed)
-            else:
-                reader.error(op, exc, detailed)
-        except Exception as error:  # a reader that failed must not leave the span open
-            report(error)
-        try:
-            self._finish(span, detailed, metrics, elapsed, op, response, exc)
-        except Exception as error:
-            report(error, "otel backend")
 
     # -- finish --------------------------------------------------------------------------------
     def finish(
