@@ -75,9 +75,19 @@ def _odd_text(value: Any, keep: bool) -> str:
 
 
 def _key_name(key: Any) -> str:
+    """A key as the JSON encoder spells it (``null``, ``true``, ``1.5``), so that the walker and
+    the encoder's path write the same text; a key JSON cannot have is ``?``."""
     if isinstance(key, str):
         return str.__str__(key)
-    return str(key) if isinstance(key, _LEAVES) else PLACEHOLDER
+    if key is None:
+        return "null"
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    if isinstance(key, int):
+        return int.__repr__(key)
+    if isinstance(key, float):
+        return _float_text(key)
+    return PLACEHOLDER
 
 
 def _literal_list(value: Any) -> Tuple[bool, bool]:
