@@ -12,17 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import (
-    Any,
-    Callable,
-    List,
-    Mapping,
-    NamedTuple,
-    Optional,
-    Sequence,
-    Set,
-    Tuple,
-)
+from typing import Any, Callable, List, Mapping, NamedTuple, Optional, Sequence, Set, Tuple
 
 from instrumentation._record import CallView
 from instrumentation._registry import BACKENDS, CLIENTS

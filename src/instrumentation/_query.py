@@ -75,18 +75,13 @@ def _odd_text(value: Any, keep: bool) -> str:
 
 
 def _key_name(key: Any) -> str:
-    """A key as the JSON encoder spells it (``null``, ``true``, ``1.5``), so that the walker and
-    the encoder's path write the same text; a key JSON cannot have is ``?``."""
+    """A key as the JSON encoder spells it (``null``, ``1.5``), as the encoder's path does."""
     if isinstance(key, str):
         return str.__str__(key)
-    if key is None:
-        return "null"
-    if isinstance(key, bool):
-        return "true" if key else "false"
-    if isinstance(key, int):
-        return int.__repr__(key)
-    if isinstance(key, float):
-        return _float_text(key)
+    if key is None or isinstance(key, bool):
+        return json.dumps(key)
+    if isinstance(key, (int, float)):
+        return _float_text(key) if isinstance(key, float) else int.__repr__(key)
     return PLACEHOLDER
 
 
@@ -223,30 +218,11 @@ _PUNCTUATION = ":,[]{}"
 _LITERAL_LIST = re.compile(r'\[(?:"\?"(?:,"\?")*)?\]')
 
 
-def _sanitized(body: Any, max_length: int) -> Optional[str]:
-    """``_text(body, keep=False, ...)`` for a dict or list body, mostly in C: the encoder writes
-    compact JSON, which ``_sanitized_json`` reads. ``None`` where the walker's answer could differ
-    (see there) or the encoder gives up (a cycle, a key JSON cannot have, an integer too long to
-    print): the walker answers then."""
-    if _encode is None:  # pragma: no cover - a Python without the C encoder
-        return None
-    try:
-        text = "".join(_encode(body, 0))
-    except (ValueError, TypeError, RecursionError, OverflowError):
-        return None
-    return _sanitized_json(text, max_length)
-
-
 def _sanitized_json(text: str, max_length: int) -> Optional[str]:
-    """Compact JSON ``text`` sanitised as the walker sanitises the body it encodes: split at its
-    quotes, a string not followed by ``:`` is a value and becomes ``?``, as do the numbers and
-    names between strings; lists of placeholders collapse. About half the walker's cost.
-
-    ``None`` where the walker's answer could differ: an escaped character (also what the encoder
-    writes for a value of a type JSON lacks), a vector key (whose nested lists the walker drops
-    whole), and a text far over ``max_length`` (which the walker cuts as it goes rather than
-    splitting it all). A key that is not a string is spelt as JSON spells it, ``null`` where the
-    walker writes ``None``."""
+    """Compact JSON ``text`` sanitised as the walker sanitises its body: split at the quotes, a
+    string not followed by ``:`` is a value and becomes ``?``, as do the bare literals between;
+    lists of placeholders collapse. ``None`` where the walker's answer could differ: an escape
+    (what the encoder writes for a type JSON lacks), a vector key, a text far over ``max_length``."""
     if len(text) > 4 * max_length or "\\" in text or "vector" in text or "embedding" in text:
         return None
     parts = text.split('"')
@@ -272,10 +248,8 @@ def _sanitized_json(text: str, max_length: int) -> Optional[str]:
 
 
 def sanitize_serialized(serialized: Any, body: Any, max_length: int) -> str:
-    """The sanitised ``db.query.text`` of ``body`` from the JSON its client already serialised
-    (``serialized``, bytes or text): the same text as ``capture(body, "sanitize", max_length)``
-    without encoding the body a second time. Falls back to that where the JSON cannot be read
-    the quick way. Never raises."""
+    """``capture(body, "sanitize", max_length)`` read from the JSON (bytes or text) the client
+    serialised anyway, not from a second encoding; from the body where that fails. Never raises."""
     try:
         text = serialized.decode("utf-8") if type(serialized) is bytes else serialized
         if type(text) is str:
@@ -337,8 +311,11 @@ def capture(body: Any, mode: str, max_length: int) -> Optional[str]:
             if parsed is None:
                 return bound(body, max_length) if keep else PLACEHOLDER
             body = parsed
-        if not keep and isinstance(body, (dict, list, tuple)):
-            text = _sanitized(body, max_length)
+        if not keep and isinstance(body, (dict, list, tuple)) and _encode is not None:
+            try:  # the C encoder's JSON, read as text; the walker where either gives up
+                text = _sanitized_json("".join(_encode(body, 0)), max_length)
+            except (ValueError, TypeError, RecursionError, OverflowError):  # a cycle, an odd key
+                text = None
             if text is not None:
                 return bound(text, max_length)
         return bound(_text(body, keep, max_length), max_length)

@@ -38,8 +38,7 @@ class Record:
     #: The request payload the client reads its details from (query text, batch size).
     body: Any = None
     query_text: Optional[str] = None
-    #: ``max_length`` while the query text is still to be sanitised: from the JSON the library
-    #: serialises anyway, when it hands it over (``settle_query`` reads the body if it never does).
+    #: ``max_length`` while the query text waits for the JSON the library serialises anyway.
     query_pending: Optional[int] = None
     batch_size: Optional[int] = None
     http_method: Optional[str] = None

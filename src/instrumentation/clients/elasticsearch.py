@@ -90,9 +90,8 @@ class ApiRecord(Record):
         self.url = base_url + target
 
     def sanitize_statement(self, serialized_body: Any) -> None:
-        """``set_db_statement`` of a record whose query text is pending: the transport hands over
-        the body it has just serialised, and sanitising that JSON saves encoding the body again
-        (~17,000 instructions for a small search). Set per record, by ``read_api_details``."""
+        """``set_db_statement`` of a record whose query text is pending (``read_api_details``): the
+        body the transport has just serialised, sanitised without encoding it again."""
         max_length = self.query_pending
         if max_length is not None:
             self.query_pending = None
@@ -136,8 +135,7 @@ def _read_cloud(op: Record, headers: Any) -> None:
     """The headers Elastic Cloud sets (the two come together). elastic_transport's ``HttpHeaders``
     answers ``in`` case-insensitively: one look tells the common case, off Cloud, apart."""
     if type(headers).__name__ == "HttpHeaders":
-        # Its lower-cased dict, when it has one: ``in`` on the headers themselves costs two
-        # Python calls (~2,000 instructions) on every call.
+        # Its lower-cased dict: ``in`` on the headers costs two Python calls (~2,000 instructions).
         internal = getattr(headers, "_internal", None)
         if _CLUSTER_HEADER not in (internal if type(internal) is dict else headers):
             return
@@ -174,18 +172,14 @@ def _read_node(op: Record, meta: Any) -> None:
 
 
 def read_api_details(op: Record, capture_query: str, max_length: int) -> None:
-    """As ``read_details``, except a search's sanitised query text: taken from the JSON the
-    transport serialises and hands to elasticsearch-py's span, which the record stands in for."""
-    if (
-        capture_query == "sanitize"
-        and type(op.body) is dict
-        and op.name in SEARCH_ENDPOINTS
-        and isinstance(op, ApiRecord)
-    ):
-        op.query_pending = max_length
-        op.set_db_statement = op.sanitize_statement
-    else:
-        read_details(op, capture_query, max_length)
+    """As ``read_details``, but a search's sanitised text is read from the JSON the transport
+    hands elasticsearch-py's span (the record), when it does."""
+    if isinstance(op, ApiRecord) and capture_query == "sanitize" and type(op.body) is dict:
+        if op.name in SEARCH_ENDPOINTS:
+            op.query_pending = max_length
+            op.set_db_statement = op.sanitize_statement
+            return
+    read_details(op, capture_query, max_length)
 
 
 def read_response(op: Record, response: Any, detailed: bool) -> None:

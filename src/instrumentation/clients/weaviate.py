@@ -227,23 +227,22 @@ def _has(message: Any, field: str) -> bool:
 _KINDS_BY_TYPE: Dict[type, Tuple[Tuple[Tuple[str, str], ...], bool, bool, Callable[..., bool]]] = {}
 
 
-def _kinds_of(request: Any) -> Tuple[Tuple[Tuple[str, str], ...], bool, bool, Callable[..., bool]]:
-    known = _KINDS_BY_TYPE.get(type(request))
-    if known is None:
-        fields = request.DESCRIPTOR.fields_by_name
-        known = (
-            tuple((field, name) for field, name in _SEARCH_KINDS if field in fields),
-            "filters" in fields,
-            "generative" in fields,
-            type(request).HasField,
-        )
-        _KINDS_BY_TYPE[type(request)] = known
+def _learn_kinds(
+    request: Any,
+) -> Tuple[Tuple[Tuple[str, str], ...], bool, bool, Callable[..., bool]]:
+    fields = request.DESCRIPTOR.fields_by_name
+    known = _KINDS_BY_TYPE[type(request)] = (
+        tuple((field, name) for field, name in _SEARCH_KINDS if field in fields),
+        "filters" in fields,
+        "generative" in fields,
+        type(request).HasField,
+    )
     return known
 
 
 def _search_name(request: Any) -> str:
-    known = _KINDS_BY_TYPE.get(type(request))  # the common case without ``_kinds_of``'s frame
-    kinds, has_filters, has_generative, has_field = known or _kinds_of(request)
+    known = _KINDS_BY_TYPE.get(type(request))
+    kinds, has_filters, has_generative, has_field = known or _learn_kinds(request)
     kind = "fetch_objects"
     for field, name in kinds:
         if has_field(request, field):
