@@ -228,6 +228,8 @@ def _sanitized_json(text: str, max_length: int) -> Optional[str]:
     parts = text.split('"')
     first = parts[0]
     if first.strip(_PUNCTUATION):  # a list body that starts with a literal
+        if " " in first or "\n" in first:
+            return None  # not compact JSON (a client's own serializer): the walker writes it
         parts[0] = _BARE_LITERAL.sub(_PLACEHOLDER_TEXT, first)
     for index in range(1, len(parts) - 1, 2):
         after = parts[index + 1]  # between this string and the next: never empty
@@ -235,6 +237,8 @@ def _sanitized_json(text: str, max_length: int) -> Optional[str]:
             parts[index] = PLACEHOLDER
         literal = after.strip(_PUNCTUATION)
         if literal:
+            if " " in literal or "\n" in literal:
+                return None  # as above
             # One literal (the common case) is replaced where it stands; several go to the regex.
             parts[index + 1] = (
                 _BARE_LITERAL.sub(_PLACEHOLDER_TEXT, after)

@@ -308,6 +308,32 @@ async def test_sanitized_query_text_for_every_kind_of_body(
     assert expected == capture({"query": query}, "sanitize", 2048)
 
 
+async def test_query_text_when_the_client_serialises_its_own_way(
+    instrumented: Any, span_exporter: Any, node_class: str, elasticsearch_server: Any
+) -> None:
+    """A serializer of the application's own (here: JSON with spaces and newlines) does not
+    change the query text: what is not compact JSON is read from the body instead."""
+    from elasticsearch.serializer import JsonSerializer
+
+    class Spacious(JsonSerializer):
+        def dumps(self, data: Any) -> bytes:
+            return json.dumps(data, indent=2).encode()
+
+    instrumented()
+    async with AsyncElasticsearch(
+        elasticsearch_server.url, node_class=node_class, serializer=Spacious()
+    ) as es:
+        await es.index(index="spacious", id="1", document={"title": "matrix", "year": 1999})
+        for query in ({"terms": {"year": [1999, 2003]}}, {"match": {"title": "matrix"}}):
+            await es.search(index="spacious", query=query, size=3)
+    spans = finished(span_exporter)
+    texts = [span.attributes["db.query.text"] for span in spans if span.name.startswith("search")]
+    assert texts == [
+        '{"query":{"terms":{"year":"?"}},"size":"?"}',
+        '{"query":{"match":{"title":"?"}},"size":"?"}',
+    ]
+
+
 async def test_query_text_of_a_body_the_client_cannot_serialise(
     instrumented: Any, es: AsyncElasticsearch, node_class: str, span_exporter: Any
 ) -> None:
