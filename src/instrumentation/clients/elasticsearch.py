@@ -89,20 +89,24 @@ class ApiRecord(Record):
         self.server_port = port
         self.url = base_url + target
 
-    def sanitize_statement(self, serialized_body: Any) -> None:
-        """``set_db_statement`` of a record whose query text is pending (``read_api_details``): the
-        body the transport has just serialised, sanitised without encoding it again."""
+    # What the transport tells a span that we read elsewhere (the status and Cloud headers from
+    # the response, and the request's JSON unless ``_PendingQuery`` asks for it). ``id``: a
+    # built-in that takes any one argument and never raises: no Python frame for these calls.
+    set_db_statement: Any = staticmethod(id)
+    set_db_response = staticmethod(id)
+    set_elastic_cloud_metadata = staticmethod(id)
+
+
+class _PendingQuery(ApiRecord):
+    """An API record whose sanitised query text waits for the body the transport serialises and
+    hands over (``read_api_details``). A class, not a bound method set on the record: that would
+    make every such record a reference cycle."""
+
+    def set_db_statement(self, serialized_body: Any) -> None:
         max_length = self.query_pending
         if max_length is not None:
             self.query_pending = None
             self.query_text = sanitize_serialized(serialized_body, self.body, max_length)
-
-    # What the transport tells a span that we read elsewhere (the status and Cloud headers from
-    # the response, and the request's JSON unless a record asks for it). ``id``: a built-in that
-    # takes any one argument and never raises, so each of these calls costs no Python frame.
-    set_db_statement: Any = staticmethod(id)
-    set_db_response = staticmethod(id)
-    set_elastic_cloud_metadata = staticmethod(id)
 
 
 class _Quiet(ApiRecord):
@@ -177,7 +181,7 @@ def read_api_details(op: Record, capture_query: str, max_length: int) -> None:
     if isinstance(op, ApiRecord) and capture_query == "sanitize" and type(op.body) is dict:
         if op.name in SEARCH_ENDPOINTS:
             op.query_pending = max_length
-            op.set_db_statement = op.sanitize_statement
+            op.__class__ = _PendingQuery
             return
     read_details(op, capture_query, max_length)
 
