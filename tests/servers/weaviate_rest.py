@@ -1007,8 +1007,18 @@ async def connect_async_client(
     (``additional_config``, ``headers``, ``auth_credentials``...).
     """
     import weaviate
+    from weaviate.config import AdditionalConfig, GrpcConfig
 
     kwargs.setdefault("skip_init_checks", True)
+    config = kwargs.get("additional_config") or AdditionalConfig()
+    if config.grpc_config is None:
+        # Each client its own gRPC subchannels. gRPC shares them between channels to the same
+        # address, so a client to a port that a stopped stand-in had (the kernel gives ports
+        # out again) inherited that connection's reconnect backoff, and its calls were refused
+        # for seconds: a "server gone" scenario failed once in CI that way.
+        options = [("grpc.use_local_subchannel_pool", 1)]
+        grpc_config = GrpcConfig(channel_options=options)
+        kwargs["additional_config"] = config.model_copy(update={"grpc_config": grpc_config})
     client = weaviate.use_async_with_custom(
         http_host=server.host,
         http_port=server.http_port,
