@@ -1,7 +1,8 @@
 """OpenTelemetry and Elastic APM instrumentation for async search clients.
 
-Trace every ``elasticsearch.AsyncElasticsearch`` and ``weaviate.WeaviateAsyncClient`` call as one
-CLIENT span (and an Elastic APM span inside the current transaction)::
+Trace every ``elasticsearch.AsyncElasticsearch``, ``opensearchpy.AsyncOpenSearch`` and
+``weaviate.WeaviateAsyncClient`` call as one CLIENT span (and an Elastic APM span inside the
+current transaction)::
 
     import instrumentation
     instrumentation.instrument()          # every supported client that is installed
