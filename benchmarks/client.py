@@ -173,19 +173,18 @@ def patch_through(client: str) -> None:
 
     from instrumentation._patching import Patch, Patcher
 
-    try:  # the registry; before the redesign, the core's own table
-        from instrumentation._registry import CLIENTS
-
-        module = CLIENTS[client].module
-    except ImportError:
-        from instrumentation._core import CLIENT_MODULES  # type: ignore[attr-defined]
-
-        module = CLIENT_MODULES[client]
-
     def through(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         return wrapped(*args, **kwargs)
 
-    table = importlib.import_module(module).PATCHES
+    try:  # each client module builds its rows around an engine
+        from instrumentation import _registry
+        from instrumentation._engine import Engine
+
+        table = _registry.modules()[client].patches(Engine([]))
+    except ImportError:  # before: a PATCHES table per module, named in the registry
+        from instrumentation._registry import CLIENTS  # type: ignore[attr-defined]
+
+        table = importlib.import_module(CLIENTS[client].module).PATCHES
     Patcher().apply(tuple(Patch(row.module, row.path, through) for row in table))
 
 

@@ -2,7 +2,7 @@
 
 What runs, and why (a CI budget of seconds, not minutes):
 
-* **100,000 operations through our core, per backend.** ``traced_call`` with the real dispatcher
+* **100,000 operations through our core, per backend.** ``Engine.call`` with the real engine
   and the real backend: a real SDK ``TracerProvider`` and ``MeterProvider`` for OpenTelemetry; a
   real agent ``Client`` in sampled transactions for Elastic APM. The operations go through the
   Elasticsearch client module's own request details, query capture, response and error readers:
@@ -36,8 +36,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 
 from instrumentation._config import build_settings
-from instrumentation._dispatch import Backend, Dispatcher, traced_call
-from instrumentation._record import Record
+from instrumentation._engine import Backend, Engine
 from instrumentation.backends.apm import ElasticApmBackend
 from instrumentation.backends.otel import OpenTelemetryBackend
 from instrumentation.clients import elasticsearch as es_client
@@ -125,7 +124,7 @@ BODY = {
 }
 
 
-def core_run(dispatcher: Dispatcher, agent: Optional[Any] = None) -> Run:
+def core_run(engine: Engine, agent: Optional[Any] = None) -> Run:
     """Searches on 50 indices: one in ten with a body to capture, one in ten failing."""
 
     async def run(calls: int) -> None:
@@ -134,12 +133,14 @@ def core_run(dispatcher: Dispatcher, agent: Optional[Any] = None) -> Run:
                 if number:
                     agent.end_transaction("GET /movies", "HTTP 2xx")
                 agent.begin_transaction("request")
-            op = Record("elasticsearch", "search", f"movies-{number % 50}", {"id": str(number)})
+            op = es_client.ApiRecord(
+                "elasticsearch", "search", f"movies-{number % 50}", {"id": str(number)}
+            )
             if number % 10 == 1:
                 op.body = BODY
             failing = number % 10 == 0
             try:
-                await traced_call(dispatcher, op, es_client.API, (_fail if failing else _answer)())
+                await engine.call(op, es_client.API, (_fail if failing else _answer)())
             except NotFoundError:
                 assert failing
         if agent is not None:
@@ -186,13 +187,13 @@ def silent_agent() -> Iterator[Any]:
 async def test_no_growth_over_100_000_operations_with_the_otel_backend(
     otel_backend: Backend,
 ) -> None:
-    run = core_run(Dispatcher([otel_backend]))
+    run = core_run(Engine([otel_backend]))
     assert_no_growth(await growth(run, CORE_CALLS, TRACED_WINDOW, warm_up=2_000))
 
 
 async def test_no_growth_over_100_000_operations_with_the_apm_backend(silent_agent: Any) -> None:
     settings = build_settings(backends=["apm"], env={})
-    run = core_run(Dispatcher([ElasticApmBackend(settings)]), silent_agent)
+    run = core_run(Engine([ElasticApmBackend(settings)]), silent_agent)
     assert_no_growth(await growth(run, CORE_CALLS, TRACED_WINDOW, warm_up=2_000))
 
 

@@ -22,8 +22,8 @@ from opentelemetry.sdk.trace.export import (
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import instrumentation
-from instrumentation import _state
-from instrumentation._dispatch import Dispatcher
+from instrumentation import _core
+from instrumentation._engine import Engine
 from instrumentation._patching import Patch
 from instrumentation.clients import elasticsearch as es_client
 from instrumentation.clients import weaviate as weaviate_client
@@ -194,22 +194,37 @@ class RaisingBackend:
     def wants(self) -> bool:
         return True
 
-    def start(self, op: Any) -> Any:
+    def start(self, op: Any, start_ns: int) -> Any:
         self._maybe_raise("start")
-        return self
+        return self, False
 
-    detailed = False
-
-    def enter(self, handle: Any, op: Any) -> Any:
+    def enter(self, handle: Any, detailed: bool, op: Any) -> Any:
         self._maybe_raise("enter")
-        return None
+        return self
 
     def exit(self, handle: Any, token: Any) -> None:
         self._maybe_raise("exit")
 
-    def finish(self, handle: Any, op: Any, response: Any, exc: Optional[BaseException]) -> None:
-        self.finished += 1
-        self._maybe_raise("finish")
+    def inject(self, handle: Any, carrier: Any) -> bool:
+        return False
+
+    def end(
+        self,
+        handle: Any,
+        detailed: bool,
+        token: Any,
+        op: Any,
+        response: Any,
+        exc: Optional[BaseException],
+        start_ns: int,
+        end_ns: int,
+    ) -> None:
+        try:
+            if token is not None:
+                self.exit(handle, token)
+        finally:
+            self.finished += 1
+            self._maybe_raise("finish")
 
 
 @pytest.mark.parametrize("phase", ["start", "enter", "exit", "finish"])
@@ -227,8 +242,9 @@ async def test_a_raising_backend_changes_nothing_and_the_other_backend_still_rec
 
     def instrument() -> None:
         instrumented()
-        assert _state.dispatcher is not None
-        _state.dispatcher = Dispatcher((broken, *_state.dispatcher.backends))
+        engine, settings = _core.current_engine(), _core._settings
+        assert engine is not None and settings is not None
+        _core.activate("elasticsearch", settings, Engine((broken, *engine.backends)))
 
     tracer = tracer_provider.get_tracer("app")
     with caplog.at_level(logging.WARNING), tracer.start_as_current_span("request") as request:
@@ -282,6 +298,10 @@ async def test_a_hook_cannot_change_what_the_span_records(
 
 
 # -- a client whose internals moved -------------------------------------------------------------
+def _through(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    return wrapped(*args, **kwargs)
+
+
 def _moved(rows: Any, path: str, new_path: str) -> Any:
     return tuple(row._replace(path=new_path) if row.path == path else row for row in rows)
 
@@ -298,17 +318,18 @@ async def test_a_missing_patch_target_is_skipped_with_one_warning(
     from elasticsearch._otel import OpenTelemetry
     from weaviate.connect.v4 import ConnectionAsync
 
+    es_patches, weaviate_patches = es_client.patches, weaviate_client.patches
     monkeypatch.setattr(
         es_client,
-        "PATCHES",
-        _moved(es_client.PATCHES, "OpenTelemetry.span", "OpenTelemetry.span_v2"),
+        "patches",
+        lambda engine: _moved(es_patches(engine), "OpenTelemetry.span", "OpenTelemetry.span_v2"),
     )
     monkeypatch.setattr(
         weaviate_client,
-        "PATCHES",
-        (
-            *weaviate_client.PATCHES,
-            Patch("weaviate.connect.v4", "ConnectionAsyncV2.grpc_search", weaviate_client._send),
+        "patches",
+        lambda engine: (
+            *weaviate_patches(engine),
+            Patch("weaviate.connect.v4", "ConnectionAsyncV2.grpc_search", _through),
         ),
     )
     before = (dict(OpenTelemetry.__dict__), dict(ConnectionAsync.__dict__))

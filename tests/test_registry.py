@@ -1,6 +1,6 @@
-"""The registry is the one place clients and backends are declared: what the package publishes
-(``pyproject.toml`` extras and entry points, the installed distribution's metadata) and what the
-instrumentors declare must agree with it."""
+"""Each client module declares its own row; what the package publishes (``pyproject.toml`` extras
+and entry points, the installed distribution's metadata) and what the instrumentors declare must
+agree with those rows."""
 
 from __future__ import annotations
 
@@ -13,8 +13,11 @@ from pathlib import Path
 import pytest
 
 import instrumentation
-from instrumentation import instrumentors
-from instrumentation._registry import BACKENDS, CLIENTS
+from instrumentation import _registry, instrumentors
+from instrumentation._engine import Engine
+from instrumentation._registry import BACKENDS
+
+CLIENTS = {name: _registry.modules()[name].CLIENT for name in _registry.builtin_names()}
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -32,17 +35,18 @@ def test_every_client_has_its_entry_point_instrumentor_and_extra() -> None:
     entry_points = PYPROJECT["project"]["entry-points"]["opentelemetry_instrumentor"]
     extras = PYPROJECT["project"]["optional-dependencies"]
     assert set(entry_points) == {client.entry_point for client in CLIENTS.values()}
-    for client in CLIENTS.values():
-        assert entry_points[client.entry_point] == (
-            f"instrumentation.instrumentors:{client.instrumentor}"
-        )
-        instrumentor = getattr(instrumentors, client.instrumentor)
+    for name, client in CLIENTS.items():
+        module = f"instrumentation.clients.{name}"
+        assert client.name == name  # a client's module is named for it
+        assert entry_points[client.entry_point] == f"{module}:{client.instrumentor}"
+        instrumentor = getattr(importlib.import_module(module), client.instrumentor)
         assert instrumentor.client == client.name
         assert tuple(instrumentor().instrumentation_dependencies()) == (client.requirement,)
         assert getattr(instrumentation, client.instrumentor) is instrumentor
+        assert getattr(instrumentors, client.instrumentor) is instrumentor
         library = client.requirement.split()[0]
         assert library.split("[")[0] in _requirement_names(extras[client.extra])
-        assert importlib.import_module(client.module).PATCHES
+        assert importlib.import_module(module).patches(Engine([]))
 
 
 def test_the_installed_distribution_publishes_the_same_entry_points() -> None:
@@ -52,8 +56,8 @@ def test_the_installed_distribution_publishes_the_same_entry_points() -> None:
         if entry_point.value.startswith("instrumentation.")
     }
     assert published == {
-        client.entry_point: f"instrumentation.instrumentors:{client.instrumentor}"
-        for client in CLIENTS.values()
+        client.entry_point: f"instrumentation.clients.{name}:{client.instrumentor}"
+        for name, client in CLIENTS.items()
     }
 
 

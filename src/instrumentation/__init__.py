@@ -17,16 +17,13 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Optional
 
-from instrumentation import _core
+from instrumentation import _core, instrumentors
 from instrumentation._config import build_settings, parse_clients
 from instrumentation._record import CallView
 from instrumentation._version import __version__
-from instrumentation.instrumentors import (
-    INSTRUMENTORS,
-    AsyncElasticsearchInstrumentor,
-    AsyncOpenSearchInstrumentor,
-    WeaviateAsyncInstrumentor,
-)
+from instrumentation.clients.elasticsearch import AsyncElasticsearchInstrumentor
+from instrumentation.clients.opensearch import AsyncOpenSearchInstrumentor
+from instrumentation.clients.weaviate import WeaviateAsyncInstrumentor
 
 __all__ = [
     "AsyncElasticsearchInstrumentor",
@@ -73,16 +70,17 @@ def instrument(
         if missing:
             raise ValueError(f"client library not installed: {', '.join(missing)}")
     # Backends are built once, now, so that an unavailable one fails here, not on a call.
-    dispatcher = _core.build_dispatcher(settings)
+    engine = _core.build_engine(settings)
+    classes = instrumentors.instrumentors()
     for name in chosen:
-        instrumentor = INSTRUMENTORS[name]()
+        instrumentor = classes[name]()
         if not instrumentor.is_instrumented_by_opentelemetry:
-            instrumentor.instrument(_settings=settings, _dispatcher=dispatcher)
+            instrumentor.instrument(_settings=settings, _engine=engine)
 
 
 def uninstrument() -> None:
     """Remove every patch; the clients behave exactly as before ``instrument()``."""
-    for instrumentor_class in INSTRUMENTORS.values():
+    for instrumentor_class in instrumentors.instrumentors().values():
         instrumentor = instrumentor_class()
         if instrumentor.is_instrumented_by_opentelemetry:
             instrumentor.uninstrument()

@@ -14,13 +14,13 @@ import logging
 import os
 from typing import Any, Callable, List, Mapping, NamedTuple, Optional, Sequence, Set, Tuple
 
+from instrumentation import _registry
 from instrumentation._record import CallView
-from instrumentation._registry import BACKENDS, CLIENTS
+from instrumentation._registry import BACKENDS
 
 ENV_PREFIX = "OTEL_PYTHON_INSTRUMENTATION_SEARCH_"
 CAPTURE_MODES = ("omit", "sanitize", "raw")
 KNOWN_BACKENDS = tuple(BACKENDS)
-KNOWN_CLIENTS = tuple(CLIENTS)
 DEFAULT_QUERY_MAX_LENGTH = 2048
 logger = logging.getLogger("instrumentation")
 #: (variable, bad value) pairs already warned about.
@@ -43,10 +43,10 @@ OPTIONS: Tuple[Option, ...] = (
         "clients",
         None,
         "every supported client that is importable",
-        "list of: " + ", ".join(CLIENTS),
+        "list of: " + ", ".join(_registry.builtin_names()),
         "Which client libraries to instrument. With opentelemetry-instrument use "
         "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="
-        + ",".join(client.entry_point for client in CLIENTS.values())
+        + ",".join(f"{name}_async" for name in _registry.builtin_names())
         + " instead.",
     ),
     Option(
@@ -171,7 +171,7 @@ def _names(value: Any, known: Sequence[str], option: str) -> Tuple[str, ...]:
 
 
 def parse_clients(value: Any) -> Optional[Tuple[str, ...]]:
-    return None if value is None else _names(value, KNOWN_CLIENTS, "clients")
+    return None if value is None else _names(value, tuple(_registry.modules()), "clients")
 
 
 def _bool(value: Any, option: str) -> bool:

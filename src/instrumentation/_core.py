@@ -1,29 +1,32 @@
-"""Turning clients on and off: one dispatcher (its backends built once) for every active client.
+"""Turning clients on and off: one engine (its backends built once) for every active client.
 
 ``instrument()`` and each ``BaseInstrumentor.instrument()`` end here. The first activation builds the
-backends and the dispatcher from its ``Settings``; a later activation with the same settings (the
-other instrumentor under ``opentelemetry-instrument``) reuses them, and one with other settings
-replaces them for every active client (options are shared, as documented).
+backends and the engine from its ``Settings`` and hands the engine to the client module, which
+closes its wrappers over it (``patches(engine)``). A later activation with the same settings (the
+other instrumentor under ``opentelemetry-instrument``) reuses that engine; one with other settings
+builds a new one and re-patches every active client with it (options are shared, as documented).
 """
 
 from __future__ import annotations
 
 import atexit
-import importlib
 import importlib.util
 import logging
 import threading
-from typing import Any, List, Optional, Set, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
-from instrumentation import _state
+from instrumentation import _registry
 from instrumentation._config import Settings
-from instrumentation._dispatch import Backend, Dispatcher
+from instrumentation._engine import Backend, Engine
 from instrumentation._patching import Patch, Patcher
-from instrumentation._registry import BACKENDS, CLIENTS
+from instrumentation._registry import BACKENDS
 
 _lock = threading.RLock()
 _patcher = Patcher()
-_active: Set[str] = set()
+#: Active client -> the rows applied for it (closed over ``_engine``).
+_active: Dict[str, Tuple[Patch, ...]] = {}
+_engine: Optional[Engine] = None
+_settings: Optional[Settings] = None
 _logger = logging.getLogger("instrumentation")
 _exit_check_registered = False
 _NOTHING_RECORDS = (
@@ -44,17 +47,9 @@ def library_available(library: Optional[str]) -> bool:
 
 
 def available_clients() -> Tuple[str, ...]:
-    return tuple(name for name, client in CLIENTS.items() if library_available(client.library))
-
-
-def _patches(client: str, propagation: bool = False) -> Tuple[Patch, ...]:
-    """The client's ``PATCHES``; with ``propagation``, also its ``PROPAGATION_PATCHES`` (rows that
-    only carry trace context into requests, applied only while ``propagate_context`` is on)."""
-    module = importlib.import_module(CLIENTS[client].module)
-    patches: Tuple[Patch, ...] = module.PATCHES
-    if propagation:
-        patches += getattr(module, "PROPAGATION_PATCHES", ())
-    return patches
+    return tuple(
+        name for name, client in _registry.clients().items() if library_available(client.library)
+    )
 
 
 def default_backends() -> Tuple[str, ...]:
@@ -83,8 +78,8 @@ def build_backends(settings: Settings) -> List[Backend]:
     return backends
 
 
-def build_dispatcher(settings: Settings) -> Dispatcher:
-    return Dispatcher(
+def build_engine(settings: Settings) -> Engine:
+    return Engine(
         build_backends(settings),
         settings.capture_query,
         settings.query_max_length,
@@ -92,50 +87,59 @@ def build_dispatcher(settings: Settings) -> Dispatcher:
     )
 
 
-def activate(client: str, settings: Settings, dispatcher: Optional[Dispatcher] = None) -> None:
-    """Instrument one client; ``settings`` (and ``dispatcher``, built from them when not given)
-    then apply to every active client."""
+def _patches(client: str, engine: Engine) -> Tuple[Patch, ...]:
+    patches: Tuple[Patch, ...] = _registry.modules()[client].patches(engine)
+    return patches
+
+
+def activate(client: str, settings: Settings, engine: Optional[Engine] = None) -> None:
+    """Instrument one client; ``settings`` (and ``engine``, built from them when not given) then
+    apply to every active client."""
+    global _engine, _settings
     with _lock:
-        if dispatcher is None:
-            if settings == _state.settings and _state.dispatcher is not None:
-                dispatcher = _state.dispatcher
-            else:
-                dispatcher = build_dispatcher(settings)
-        _state.settings = settings
-        _state.dispatcher = dispatcher
+        if engine is None:
+            engine = _engine if settings == _settings and _engine is not None else None
+            if engine is None:
+                engine = build_engine(settings)
+        if engine is not _engine:
+            # New options: every active client's wrappers are rebuilt around the new engine.
+            for name, rows in list(_active.items()):
+                _patcher.remove(rows)
+                _active[name] = _patches(name, engine)
+                _patcher.apply(_active[name])
+        _engine, _settings = engine, settings
         if client not in _active:
-            _patcher.apply(_patches(client, settings.propagate_context))
-            _active.add(client)
+            _active[client] = _patches(client, engine)
+            _patcher.apply(_active[client])
             if len(_active) == 1:
                 _check_something_records(logging.INFO)
-        else:  # already active: only the propagation rows may change with the new settings
-            extra = _patches(client, True)[len(_patches(client)) :]
-            if settings.propagate_context:
-                _patcher.apply(extra)
-            else:
-                _patcher.remove(extra)
 
 
 def deactivate(client: str) -> None:
+    global _engine, _settings
     with _lock:
-        if client in _active:
-            _patcher.remove(_patches(client, True))
-            _active.discard(client)
+        rows = _active.pop(client, None)
+        if rows is not None:
+            _patcher.remove(rows)
         if not _active:
-            _state.dispatcher = None
-            _state.settings = None
+            _engine = _settings = None
 
 
 def active_clients() -> Tuple[str, ...]:
     return tuple(sorted(_active))
 
 
+def current_engine() -> Optional[Engine]:
+    """The engine the active clients' wrappers run (``None`` while nothing is instrumented)."""
+    return _engine
+
+
 def _nothing_records() -> bool:
-    dispatcher = _state.dispatcher
-    if dispatcher is None:
+    engine = _engine
+    if engine is None:
         return False
     try:
-        return not any(backend.ready() for backend in dispatcher.backends)
+        return not any(backend.ready() for backend in engine.backends)
     except Exception:  # a check that could not run says nothing
         return False
 

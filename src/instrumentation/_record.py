@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from typing import Any, Dict, Mapping, Optional, Union
 
-from instrumentation._query import capture
-
 AttributeValue = Union[str, int, float, bool]
 
 
@@ -38,17 +36,13 @@ class Record:
     #: The request payload the client reads its details from (query text, batch size).
     body: Any = None
     query_text: Optional[str] = None
-    #: ``max_length`` while the query text waits for the JSON the library serialises anyway.
-    query_pending: Optional[int] = None
     batch_size: Optional[int] = None
     http_method: Optional[str] = None
     url: Optional[str] = None
     server_address: Optional[str] = None
     server_port: Optional[int] = None
-    #: Headers the request will send: set by the client when context propagation is on, and
-    #: filled with the call's trace context once its spans have started.
-    carrier: Optional[Dict[str, str]] = None
-    #: Client-specific attributes (``elasticsearch.node.name``, ``weaviate.tenant``, ...).
+    #: Client-specific attributes (``elasticsearch.node.name``, ``weaviate.tenant``, the failed
+    #: items of a partially failed batch, ...).
     attributes: Optional[Dict[str, AttributeValue]] = None
     # -- the outcome --
     status_code: Optional[str] = None
@@ -60,9 +54,6 @@ class Record:
     #: The exception the library raises from this answer only after the call has returned
     #: (Weaviate REST calls whose caller judges the status): recorded as if raised inside.
     raised: Optional[BaseException] = None
-    #: Failed items of a partially failed batch, and the attribute that carries the count.
-    failed_count: Optional[int] = None
-    failed_count_key: Optional[str] = None
     returned_rows: Optional[int] = None
     rows_affected: Optional[int] = None
 
@@ -91,11 +82,8 @@ class Record:
         self.attributes[key] = value
 
     def settle_query(self) -> None:
-        """The pending query text, sanitised from the body itself (nothing handed it over)."""
-        max_length = self.query_pending
-        if max_length is not None:
-            self.query_pending = None
-            self.query_text = capture(self.body, "sanitize", max_length)
+        """Make ``query_text`` final now (a client whose text may still be pending overrides it)."""
+        return None
 
     def fail(self, error_type: str, reason: Optional[str] = None) -> None:
         """Mark the call failed; the first cause recorded wins."""
@@ -103,6 +91,14 @@ class Record:
             self.error_type = error_type
             if reason:
                 self.reason = reason
+
+    def fail_by_status(self, status: Any, reason: Optional[str] = None) -> bool:
+        """An HTTP status of 400 or more is the call's failure (``error.type`` the status); True
+        when it was one."""
+        if isinstance(status, int) and status >= 400:
+            self.fail(str(status), reason)
+            return True
+        return False
 
     def __repr__(self) -> str:
         return f"<Record {self.system} {self.summary!r} error={self.error_type!r}>"

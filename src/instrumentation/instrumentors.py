@@ -1,7 +1,9 @@
 """OpenTelemetry ``BaseInstrumentor`` classes, one per client library.
 
-These are what ``opentelemetry-instrument`` loads (entry points ``elasticsearch_async``,
-``opensearch_async`` and ``weaviate_async`` in the ``opentelemetry_instrumentor`` group, so
+Each client module defines its own (``AsyncElasticsearchInstrumentor`` in
+``instrumentation.clients.elasticsearch``, ...) on ``ClientInstrumentor``; they are what
+``opentelemetry-instrument`` loads (entry points ``elasticsearch_async``, ``opensearch_async`` and
+``weaviate_async`` in the ``opentelemetry_instrumentor`` group, so
 ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` takes those names), and what you compose yourself::
 
     from instrumentation import AsyncElasticsearchInstrumentor
@@ -16,50 +18,48 @@ from typing import Any, Collection, Dict, Type
 
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
-from instrumentation import _core
-from instrumentation._config import build_settings
-from instrumentation._registry import CLIENTS
+from instrumentation import _registry
 
 
-class SearchInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+class ClientInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """What every instrumentor here shares: the client it instruments is its ``client`` name in
-    the registry, and its dependency specifier comes from there."""
+    the registry, and its dependency specifier comes from the client's row."""
 
     client: str = ""
 
     def instrumentation_dependencies(self) -> Collection[str]:
-        return (CLIENTS[self.client].requirement,)
+        return (_registry.clients()[self.client].requirement,)
 
     def _instrument(self, **kwargs: Any) -> None:
+        from instrumentation import _config, _core
+
         settings = kwargs.pop("_settings", None)
-        dispatcher = kwargs.pop("_dispatcher", None)
+        engine = kwargs.pop("_engine", None)
         if settings is None:
-            settings = build_settings(**kwargs)
-        _core.activate(self.client, settings, dispatcher)
+            settings = _config.build_settings(**kwargs)
+        _core.activate(self.client, settings, engine)
 
     def _uninstrument(self, **kwargs: Any) -> None:
+        from instrumentation import _core
+
         _core.deactivate(self.client)
 
 
-class AsyncElasticsearchInstrumentor(SearchInstrumentor):
-    """Traces ``elasticsearch.AsyncElasticsearch``, its async DSL classes and ``async_*`` helpers."""
-
-    client = "elasticsearch"
+#: The name the classes had before they moved into their client modules.
+SearchInstrumentor = ClientInstrumentor
 
 
-class AsyncOpenSearchInstrumentor(SearchInstrumentor):
-    """Traces ``opensearchpy.AsyncOpenSearch``, its async DSL classes and ``async_*`` helpers."""
-
-    client = "opensearch"
-
-
-class WeaviateAsyncInstrumentor(SearchInstrumentor):
-    """Traces ``weaviate.WeaviateAsyncClient`` (REST and gRPC); the sync client stays untouched."""
-
-    client = "weaviate"
+def instrumentors() -> Dict[str, Type[ClientInstrumentor]]:
+    """Client name -> its instrumentor class."""
+    return {
+        name: getattr(module, module.CLIENT.instrumentor)
+        for name, module in _registry.modules().items()
+    }
 
 
-#: Client name -> its instrumentor class, as the registry names it.
-INSTRUMENTORS: Dict[str, Type[SearchInstrumentor]] = {
-    name: globals()[client.instrumentor] for name, client in CLIENTS.items()
-}
+def __getattr__(name: str) -> Any:
+    """``instrumentors.AsyncElasticsearchInstrumentor`` and the like, from the client modules."""
+    for module in _registry.modules().values():
+        if module.CLIENT.instrumentor == name:
+            return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -300,7 +300,7 @@ def test_no_transaction_start_returns_no_handle_and_reads_nothing(
 ) -> None:
     make_agent()
     backend = ElasticApmBackend(build_settings(env={}))
-    assert backend.start(Record("elasticsearch", "search", "movies")) is None
+    assert backend.start(Record("elasticsearch", "search", "movies"), 0) is None
 
 
 async def test_unsampled_transaction_sends_nothing_and_reads_no_query(
@@ -622,15 +622,16 @@ def test_weaviate_operation_labels_and_exit_restores_the_previous_span(
     op.set_attribute("weaviate.tenant", "tenant-a")
     op.set_attribute("weaviate.consistency.level", "QUORUM")
     with transaction(client), elasticapm.capture_span("outer") as outer:
-        handle = backend.start(op)
-        assert handle is not None
+        started = backend.start(op, 0)
+        assert started is not None
+        handle, detailed = started
         assert execution_context.get_span() is outer  # started, not yet current
-        token = backend.enter(handle, op)
+        token = backend.enter(handle, detailed, op)
         assert execution_context.get_span() is handle.span
         backend.exit(handle, token)
         assert execution_context.get_span() is outer
         op.server_address, op.server_port, op.status_code = "127.0.0.1", 50051, "OK"
-        backend.finish(handle, op, None, None)
+        backend.end(handle, detailed, None, op, None, None, 0, 0)
     apm_intake.flush_sync(client)
 
     span = next(s for s in apm_intake.spans if s["name"] == "near_vector Article")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import warnings
 from typing import Any, AsyncIterator, Dict, List, Optional
 
 import pytest
@@ -925,3 +926,25 @@ async def test_apm_and_otel_together_one_span_each_per_call(
     assert outcomes[f"get {index}"] == "failure"
     assert outcomes["helpers.async_bulk"] == "success"
     assert outcomes["bulk"] == "success"
+
+
+async def _legacy_template(es: AsyncElasticsearch, name: str) -> List[Any]:
+    """A legacy index template: the real node answers with a deprecation ``Warning`` header,
+    which elasticsearch-py raises as a warning pointing at the caller's line (this one)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        await es.indices.put_template(name=name, index_patterns=[f"{name}-*"])
+    return [(w.category.__name__, w.filename, w.lineno) for w in caught]
+
+
+async def test_a_server_warning_points_at_the_application_line_traced_or_not(
+    instrumented: Any, es: AsyncElasticsearch, new_index: Any, span_exporter: Any
+) -> None:
+    name = new_index("template")
+    plain = await _legacy_template(es, name)
+    assert plain and plain[0][1] == __file__
+    instrumented()
+    traced = await _legacy_template(es, name)
+    assert traced == plain
+    assert one(span_exporter).name == "indices.put_template"
+    await es.indices.delete_template(name=name)

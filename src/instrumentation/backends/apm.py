@@ -2,7 +2,7 @@
 
 Spans are created through the agent's own ``Transaction.begin_span`` (so ``span_count``, dropped
 spans, ``dropped_spans_stats`` and span compression stay the agent's bookkeeping), but without
-``auto_activate``: the dispatcher decides when a span is current (``enter``/``exit``), and ``exit``
+``auto_activate``: the engine decides when a span is current (``enter``/``exit``), and ``exit``
 puts back exactly the span stack that was current before. A call's span is a *leaf*, so the
 agent's own Elasticsearch / HTTP spans under it are dropped uncounted: one span per call, never
 two. A helper operation (``op.leaf`` False, ``async_bulk``) is neither a leaf nor an exit span, so
@@ -120,16 +120,18 @@ class ElasticApmBackend:
         return elasticapm.get_client() is not None
 
     # -- start ---------------------------------------------------------------------------------
-    def start(self, op: Record) -> Optional[_Handle]:
+    def start(self, op: Record, start_ns: int) -> Optional[Tuple[_Handle, bool]]:
+        """The APM span (and its transaction with ``apm_transactions``); the agent keeps its own
+        clock for both."""
         transaction = _current_transaction(None)
         # An ended transaction (a task that outlived its request) counts as none.
         if transaction is None or transaction.ended_time is not None:
-            if self._own_transactions:
-                return self._start_transaction(op)
+            handle = self._start_transaction(op) if self._own_transactions else None
+        elif not transaction.is_sampled or transaction.pause_sampling:
             return None
-        if not transaction.is_sampled or transaction.pause_sampling:
-            return None
-        return _Handle(self._begin(transaction, op), transaction, False)
+        else:
+            handle = _Handle(self._begin(transaction, op), transaction, False)
+        return (handle, handle.detailed) if handle is not None else None
 
     def _begin(self, transaction: Any, op: Record) -> Any:
         leaf = op.leaf
@@ -173,7 +175,7 @@ class ElasticApmBackend:
         return _Handle(span, transaction, True)
 
     # -- current while the client's code runs -----------------------------------------------------
-    def enter(self, handle: _Handle, op: Record) -> Tuple[Tuple[Any, ...], Any]:
+    def enter(self, handle: _Handle, detailed: bool, op: Record) -> Tuple[Tuple[Any, ...], Any]:
         spans = _spans()
         if handle.own:
             previous = _current_transaction(None)
@@ -210,16 +212,28 @@ class ElasticApmBackend:
         if handle.own:
             execution_context.set_transaction(previous)
 
-    # -- finish --------------------------------------------------------------------------------
-    def finish(
-        self, handle: _Handle, op: Record, response: Any, exc: Optional[BaseException]
+    # -- end -----------------------------------------------------------------------------------
+    def end(
+        self,
+        handle: _Handle,
+        detailed: bool,
+        token: Any,
+        op: Record,
+        response: Any,
+        exc: Optional[BaseException],
+        start_ns: int,
+        end_ns: int,
     ) -> None:
         try:
-            if handle.span is not None:
-                self._end_span(handle.span, handle.transaction, op, exc)
+            if token is not None:
+                self.exit(handle, token)
         finally:
-            if handle.own:
-                self._end_transaction(handle.transaction, op)
+            try:
+                if handle.span is not None:
+                    self._end_span(handle.span, handle.transaction, op, exc)
+            finally:
+                if handle.own:
+                    self._end_transaction(handle.transaction, op)
 
     def _end_span(
         self, span: Any, transaction: Any, op: Record, exc: Optional[BaseException]
@@ -297,8 +311,6 @@ class ElasticApmBackend:
     def _labels(op: Record) -> Dict[str, AttributeValue]:
         """Client-specific attributes (tenant, consistency level, node, helper counts) as labels."""
         labels: Dict[str, AttributeValue] = dict(op.attributes) if op.attributes else {}
-        if op.failed_count is not None and op.failed_count_key is not None:
-            labels[op.failed_count_key] = op.failed_count
         if op.batch_size is not None and op.batch_size >= 2:
             labels[BATCH_SIZE_LABEL] = op.batch_size
         return labels

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import os
 import traceback
-from contextvars import ContextVar
-from time import perf_counter
-from typing import Any, Awaitable, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 from opentelemetry import metrics, propagate, trace
 from opentelemetry.trace import INVALID_SPAN, SpanKind, Status, StatusCode
@@ -34,7 +32,6 @@ from instrumentation._compat import (
     suppressed,
 )
 from instrumentation._config import Settings
-from instrumentation._dispatch import Reader
 from instrumentation._guard import report
 from instrumentation._query import scrub_reason
 from instrumentation._record import AttributeValue, CallView, Record
@@ -54,25 +51,6 @@ def _live(provider: Any, variable: bool, no_op: Tuple[type, ...]) -> bool:
     if provider is None:
         return variable
     return not isinstance(provider, no_op)
-
-
-class _Handle:
-    __slots__ = ("current", "detailed", "hook", "metrics", "span", "start")
-
-    def __init__(
-        self, span: Optional[trace.Span], recording: bool, current: bool, metrics: bool
-    ) -> None:
-        self.span = span
-        #: A recording span: it shows the request's details and the whole outcome.
-        self.detailed = recording
-        #: The request hook still to run (in ``enter``, once the details are read).
-        self.hook: Any = None
-        #: The span has a valid context, so it becomes the parent of what runs inside the call
-        #: (sampled out too: its children must be sampled out with it).
-        self.current = current
-        #: A meter SDK records the duration.
-        self.metrics = metrics
-        self.start = perf_counter()
 
 
 class OpenTelemetryBackend:
@@ -114,8 +92,6 @@ class OpenTelemetryBackend:
         # (system, operation, collection) -> (span name, start attributes): built once, not per call.
         self._names: Dict[Tuple[str, str, Optional[str]], Tuple[str, Attributes]] = {}
         self._request_hook = settings.request_hook
-        self._capture_query = settings.capture_query
-        self._query_max_length = settings.query_max_length
         # The metric's attribute sets, likewise.
         self._metric_sets: Dict[Tuple[Any, ...], Attributes] = {}
 
@@ -199,175 +175,90 @@ class OpenTelemetryBackend:
             return cached[0], attributes
         return cached
 
-    def _span(self, op: Record, parent: Any) -> trace.Span:
+    def start(self, op: Record, start_ns: int) -> Optional[Tuple[Any, bool]]:
+        """The span (``None`` with a meter only), and whether it records (then in detail)."""
+        if not self._live_tracing:
+            # No tracer SDK: no span at all, only the metric (when a meter SDK records it; a
+            # helper contains database calls but is none: no duration point of its own).
+            return (None, False) if op.leaf and self._live_metrics else None
         cached = self._names.get((op.system, op.name, op.collection))
         if cached is None or op.parameters:
             cached = self._start_attributes(op)
-        return self.tracer.start_span(
+        span = self.tracer.start_span(
             cached[0],
-            parent,
+            current_context(),
             SpanKind.CLIENT if op.leaf else SpanKind.INTERNAL,
             cached[1],
+            None,
+            start_ns,
         )
+        return span, span.is_recording()
 
-    def start(self, op: Record) -> Optional[_Handle]:
-        # A helper contains database calls but is none: no duration point of its own.
-        metrics = op.leaf and self._live_metrics
-        if not self._live_tracing:
-            # No tracer SDK: no span at all, only the metric (when a meter SDK records it).
-            return _Handle(None, False, False, True) if metrics else None
-        span = self._span(op, current_context())
-        recording = span.is_recording()
-        # Made current unless it is the API's invalid span (``span_context.is_valid`` asks the same
-        # in four Python calls, ~3,000 instructions on every sampled-out call).
-        handle = _Handle(span, recording, recording or span is not INVALID_SPAN, metrics)
-        if recording:
-            handle.hook = self._request_hook
-        return handle
+    def enter(self, span: Any, detailed: bool, op: Record) -> Any:
+        """The request hook (a recording span), then the span made current, unless there is none
+        or it is the API's invalid span (``span_context.is_valid`` asks the same in four Python
+        calls, ~3,000 instructions on every sampled-out call); a sampled-out span is made current
+        too, so that what runs inside is sampled out with it."""
+        if detailed and self._request_hook is not None:
+            try:
+                self._request_hook(span, CallView(op))
+            except Exception as exc:
+                report(exc, "request_hook")
+        if span is None or span is INVALID_SPAN:
+            return None
+        return attach(trace.set_span_in_context(span, current_context()))
 
-    def enter(self, handle: _Handle, op: Record) -> Any:
-        if handle.hook is not None:
-            hook, handle.hook = handle.hook, None
-            self._request(hook, handle.span, op)
-        if not handle.current:
-            return None  # no span, or an invalid one: nothing to propagate, skip the context switch
-        return attach(trace.set_span_in_context(handle.span, current_context()))  # type: ignore[arg-type]
+    def exit(self, span: Any, token: Any) -> None:
+        detach(token)
 
-    def exit(self, handle: _Handle, token: Any) -> None:
-        if token is not None:
-            detach(token)
-
-    def inject(self, handle: _Handle, carrier: Dict[str, str]) -> bool:
-        """The global propagator's headers for this call's span (sampled out: the sampled flag off)."""
-        if not handle.current:
+    def inject(self, span: Any, carrier: Dict[str, str]) -> bool:
+        """The global propagator's headers for this call's span (sampled out: the flag off)."""
+        if span is None or span is INVALID_SPAN:
             return False  # no span (a meter only), or an invalid one: nothing to continue
-        propagate.inject(carrier, context=trace.set_span_in_context(handle.span))  # type: ignore[arg-type]
+        propagate.inject(carrier, context=trace.set_span_in_context(span))
         return True
 
-    @staticmethod
-    def _request(hook: Any, span: Any, op: Record) -> None:
-        try:
-            hook(span, CallView(op))
-        except Exception as exc:
-            report(exc, "request_hook")
-
-    # -- the whole call, when this is the only backend ------------------------------------------
-    async def traced_call(
-        self,
-        op: Record,
-        reader: Reader,
-        awaitable: Awaitable[Any],
-        scope: Optional[ContextVar[Optional[Record]]] = None,
-    ) -> Any:
-        """``Dispatcher``'s traced call with this backend's steps written in line: the same steps in
-        the same order under the same guards (start, the request's details when recording, the
-        request hook, the span made current, its context injected; then the outcome read and the
-        span and metric finished), in a third of the Python calls. The dispatcher uses it when
-        OpenTelemetry is the only backend."""
-        scope_token = scope.set(op) if scope is not None else None
-        try:
-            span: Any = None
-            token = None
-            detailed = metrics = False
-            try:
-                metrics = op.leaf and self._live_metrics
-                if self._live_tracing:
-                    parent = current_context()
-                    span = self._span(op, parent)
-                    detailed = span.is_recording()
-                    if detailed:
-                        try:
-                            reader.details(op, self._capture_query, self._query_max_length)
-                        except Exception as exc:
-                            report(exc)
-                        if self._request_hook is not None:
-                            self._request(self._request_hook, span, op)
-                    if detailed or span is not INVALID_SPAN:  # as in ``start``
-                        current = trace.set_span_in_context(span, parent)
-                        token = attach(current)
-                        if op.carrier is not None:
-                            propagate.inject(op.carrier, context=current)
-            except Exception as exc:
-                report(exc, "otel backend")
-            if span is None and not metrics:
-                return await awaitable
-            started = perf_counter()
-            response = error = None
-            try:
-                response = await awaitable
-                return response
-            except BaseException as exc:
-                error = exc
-                raise
-            finally:  # the call's end, in line: the outcome read, the span and metric finished
-                elapsed = perf_counter() - started
-                if token is not None:
-                    try:
-                        detach(token)
-                    except Exception as problem:
-                        report(problem, "otel backend")
-                try:
-                    if error is None:
-                        reader.response(op, response, detailed)
-                    else:
-                        reader.error(op, error, detailed)
-                except Exception as problem:  # a reader that failed must not leave the span open
-                    report(problem)
-                try:
-                    self._finish(span, detailed, metrics, elapsed, op, response, error)
-                except Exception as problem:
-                    report(problem, "otel backend")
-                error = None  # no cycle through the exception's traceback and this frame
-        finally:
-            if scope_token is not None:
-                scope.reset(scope_token)  # type: ignore[union-attr]
-
-    # -- finish --------------------------------------------------------------------------------
-    def finish(
-        self, handle: _Handle, op: Record, response: Any, exc: Optional[BaseException]
-    ) -> None:
-        self._finish(
-            handle.span,
-            handle.detailed,
-            handle.metrics,
-            perf_counter() - handle.start,
-            op,
-            response,
-            exc,
-        )
-
-    def _finish(
+    def end(
         self,
         span: Any,
         detailed: bool,
-        metrics: bool,
-        elapsed: float,
+        token: Any,
         op: Record,
         response: Any,
         exc: Optional[BaseException],
+        start_ns: int,
+        end_ns: int,
     ) -> None:
+        """The context restored, the span's outcome and attributes, the span ended at ``end_ns``
+        and the duration metric recorded over the same window, each even if the one before it
+        failed."""
         try:
-            if detailed and span is not None:
-                self._on_finish(span, op, response, exc)
+            if token is not None:
+                detach(token)
         finally:
             try:
-                if span is not None:
-                    span.end()
-            finally:  # a span processor that raises in on_end must not cost the metric
-                if metrics:
-                    key = (
-                        op.system,
-                        op.name,
-                        op.collection,
-                        op.server_address,
-                        op.server_port,
-                        op.error_type,
-                    )
-                    try:
-                        attributes = self._metric_sets[key]
-                    except (KeyError, TypeError):  # a new set, or an unhashable value read
-                        attributes = self._metric_attributes(op)
-                    self.duration.record(elapsed, attributes)
+                if detailed:
+                    self._on_finish(span, op, response, exc)
+            finally:
+                try:
+                    if span is not None:
+                        span.end(end_ns)
+                finally:  # a span processor that raises in on_end must not cost the metric
+                    if op.leaf and self._live_metrics:
+                        key = (
+                            op.system,
+                            op.name,
+                            op.collection,
+                            op.server_address,
+                            op.server_port,
+                            op.error_type,
+                        )
+                        try:
+                            attributes = self._metric_sets[key]
+                        except (KeyError, TypeError):  # a new set, or an unhashable value read
+                            attributes = self._metric_attributes(op)
+                        elapsed = (end_ns - start_ns) / 1e9
+                        self.duration.record(elapsed if elapsed > 0 else 0.0, attributes)
 
     def _on_finish(
         self, span: trace.Span, op: Record, response: Any, exc: Optional[BaseException]
@@ -401,8 +292,6 @@ class OpenTelemetryBackend:
             attributes[A.DB_OPERATION_BATCH_SIZE] = batch_size
         if op.returned_rows is not None and settings.record_returned_rows:
             attributes[A.DB_RESPONSE_RETURNED_ROWS] = op.returned_rows
-        if op.failed_count is not None and op.failed_count_key is not None:
-            attributes[op.failed_count_key] = op.failed_count
         if op.attributes:
             attributes.update(op.attributes)
         span.set_attributes(attributes)

@@ -11,9 +11,8 @@ import re
 from contextvars import ContextVar
 from typing import Any, AsyncIterator, Callable, Dict, List, Mapping, Optional, Tuple
 
-from instrumentation import _state
-from instrumentation._dispatch import Reader, TracedAsyncIterator
-from instrumentation._guard import guard
+from instrumentation._engine import Engine, Reader
+from instrumentation._guard import guard, report
 from instrumentation._patching import Patch
 from instrumentation._query import capture
 from instrumentation._record import Record, exception_type
@@ -156,8 +155,7 @@ def read_bulk_failures(op: Record, body: Mapping[str, Any], failed_key: str) -> 
                 error = result["error"]
                 first = str(error.get("type", "_OTHER")) if isinstance(error, dict) else "_OTHER"
                 reason = error_reason(error)
-    op.failed_count = failed
-    op.failed_count_key = failed_key
+    op.set_attribute(failed_key, failed)
     if reason is not None and failed > 1:
         reason = f"{failed} bulk items failed; first: {reason}"
     op.fail(first or "_OTHER", reason)
@@ -207,19 +205,27 @@ class _CountInto:
         return getattr(self._inner, name)
 
 
+#: Per library, the helper call in flight in this task (one variable, whatever the engine).
+_helper_calls: Dict[str, ContextVar[Optional[Record]]] = {}
+
+
 class Helpers:
     """``async_bulk``, ``async_streaming_bulk``, ``async_scan`` and ``async_reindex`` of one
     library: one INTERNAL parent span each (``helpers.<name> [index]``) with document totals under
     ``<system>.helpers.*``. A helper called by another (``async_bulk`` → ``async_streaming_bulk``)
     adds its counts to the outer one instead of starting a span."""
 
-    def __init__(self, system: str) -> None:
+    def __init__(self, system: str, engine: Engine) -> None:
         self.system = system
+        self.engine = engine
         self.documents = f"{system}.helpers.documents"
         self.failed_documents = f"{system}.helpers.failed_documents"
         #: The helper call in flight in this task (a nested helper counts into it).
-        self.current: ContextVar[Optional[Record]] = ContextVar(f"{system}_helper", default=None)
+        self.current = _helper_calls.setdefault(
+            system, ContextVar(f"{system}_helper", default=None)
+        )
         self._reader = Reader(response=self._result, error=self._error)
+        #: The wrappers, closed over ``engine``.
         self.async_bulk = self._coroutine("helpers.async_bulk")
         self.async_reindex = self._coroutine("helpers.async_reindex")
         self.async_streaming_bulk = self._generator(
@@ -238,6 +244,7 @@ class Helpers:
 
     # -- reading ---------------------------------------------------------------------------------
     def record(self, name: str, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Record:
+        """A helper call's record: its index (``source_index`` for ``async_reindex``)."""
         if name == "helpers.async_reindex":
             index = args[1] if len(args) > 1 else kwargs.get("source_index")
         else:
@@ -280,41 +287,30 @@ class Helpers:
 
     # -- wrappers --------------------------------------------------------------------------------
     def _coroutine(self, name: str) -> Callable[..., Any]:
-        current = self.current
-        reader = self._reader
+        def read(instance: Any, args: Any, kwargs: Any) -> Record:
+            return self.record(name, args, kwargs)
 
-        async def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-            dispatcher = _state.dispatcher
-            if dispatcher is None or current.get() is not None or not dispatcher.wants():
-                return await wrapped(*args, **kwargs)
-            op = None
-            with guard:
-                op = self.record(name, args, kwargs)
-            if op is None:
-                return await wrapped(*args, **kwargs)
-            return await dispatcher.call(op, reader, wrapped(*args, **kwargs), current)
-
-        return wrapper
+        return self.engine.wrapper(read, self._reader, self.current)
 
     def _generator(self, name: str, counter: Callable[[Record, Any], None]) -> Callable[..., Any]:
         current = self.current
         reader = self._reader._replace(item=counter)
         nested_counts = counter == self.count_bulk_item
+        engine = self.engine
 
         def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> AsyncIterator[Any]:
             generator = wrapped(*args, **kwargs)
-            dispatcher = _state.dispatcher
-            if dispatcher is None or not dispatcher.wants():
+            if not engine.wants():
                 return generator  # type: ignore[no-any-return]
-            with guard:
+            try:
                 outer = current.get()
-                if outer is not None:
-                    # Bulk inside async_bulk/async_reindex counts into it; a nested scan does not.
-                    if nested_counts:
-                        return _CountInto(generator, outer, counter)
-                    return generator  # type: ignore[no-any-return]
-                op = self.record(name, args, kwargs)
-                return TracedAsyncIterator(dispatcher, op, reader, generator)
+                if outer is None:
+                    return engine.iterate(self.record(name, args, kwargs), reader, generator)
+                # Bulk inside async_bulk/async_reindex counts into it; a nested scan does not.
+                if nested_counts:
+                    return _CountInto(generator, outer, counter)
+            except Exception as exc:
+                report(exc)
             return generator  # type: ignore[no-any-return]
 
         return wrapper

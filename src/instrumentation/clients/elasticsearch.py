@@ -5,6 +5,9 @@ Patch points, and why:
 * ``BaseClient.perform_request`` of the *async* client: every API (including namespaced ones such as
   ``es.indices.create``, and the async DSL classes, which call those APIs) passes through it once per
   call, above the transport's retries, with the endpoint id and path parts at hand.
+* ``warn_stacklevel`` as the async client imports it: where elasticsearch-py's warnings (a
+  server's deprecation warning, ...) point. Our frames on the stack would otherwise be the first
+  outside the library: the warning pointed into this package, not at the application's line.
 * ``elasticsearch._otel.OpenTelemetry.span``: while one of our operations is in flight it hands the
   transport a recorder instead of elasticsearch-py's own span, so that span is never started (one span
   per call, never two) and the recorder learns which node answered. Outside our operations (the sync
@@ -15,16 +18,17 @@ Patch points, and why:
 
 from __future__ import annotations
 
+import os
+import sys
 from contextvars import ContextVar
 from typing import Any, Awaitable, Dict, Mapping, Optional, Tuple
 
 from instrumentation import _attributes as A
-from instrumentation import _state
-from instrumentation._dispatch import Reader
-from instrumentation._guard import report
+from instrumentation._engine import Engine, Reader
 from instrumentation._patching import Patch
-from instrumentation._query import sanitize_serialized
+from instrumentation._query import capture, sanitize_serialized
 from instrumentation._record import Record, exception_type
+from instrumentation._registry import Client
 from instrumentation._url import redact_url
 from instrumentation.clients._es_family import (
     SEARCH_ENDPOINTS,
@@ -35,15 +39,31 @@ from instrumentation.clients._es_family import (
     read_details,
     read_rows,
 )
+from instrumentation.instrumentors import ClientInstrumentor
 
 SYSTEM = "elasticsearch"
+CLIENT = Client(
+    name="elasticsearch",
+    library="elasticsearch",
+    requirement="elasticsearch >= 8.13",
+    extra="elasticsearch",
+    system=SYSTEM,
+    instrumentor="AsyncElasticsearchInstrumentor",
+)
+
+
+class AsyncElasticsearchInstrumentor(ClientInstrumentor):
+    """Traces ``elasticsearch.AsyncElasticsearch``, its async DSL classes and ``async_*`` helpers."""
+
+    client = CLIENT.name
+
 
 #: The API operation in flight in this task (read by the silenced ``OpenTelemetry.span``).
-_api_operation: ContextVar[Optional[ApiRecord]] = ContextVar("es_api_operation", default=None)
+_api_operation: ContextVar[Optional[Record]] = ContextVar("es_api_operation", default=None)
 
 
 # -- reading an API call ------------------------------------------------------------------------
-def read_request(args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> ApiRecord:
+def read_request(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> ApiRecord:
     method = args[0] if args else kwargs.get("method", "GET")
     endpoint_id = kwargs.get("endpoint_id")
     path_parts: Mapping[str, Any] = kwargs.get("path_parts") or {}
@@ -77,6 +97,8 @@ class ApiRecord(Record):
     """
 
     otel_span = None
+    #: ``max_length`` while the query text waits for the JSON the transport serialises anyway.
+    query_pending: Optional[int] = None
 
     def __enter__(self) -> ApiRecord:
         return self
@@ -97,6 +119,13 @@ class ApiRecord(Record):
     set_db_statement: Any = staticmethod(id)
     set_db_response = staticmethod(id)
     set_elastic_cloud_metadata = staticmethod(id)
+
+    def settle_query(self) -> None:
+        """The pending query text, sanitised from the body itself (nothing handed it over)."""
+        max_length = self.query_pending
+        if max_length is not None:
+            self.query_pending = None
+            self.query_text = capture(self.body, "sanitize", max_length)
 
 
 class _SearchRecord(ApiRecord):
@@ -178,7 +207,7 @@ def _read_node(op: Record, meta: Any) -> None:
             op.server_port = node.port
 
 
-def read_api_details(op: Record, capture_query: str, max_length: int) -> None:
+def read_api_details(op: Any, capture_query: str, max_length: int) -> None:
     """As ``read_details``, but a search's sanitised text is read from the JSON the transport
     hands elasticsearch-py's span (the record), when it does."""
     if capture_query == "sanitize" and isinstance(op, _SearchRecord):
@@ -187,7 +216,7 @@ def read_api_details(op: Record, capture_query: str, max_length: int) -> None:
         read_details(op, capture_query, max_length)
 
 
-def read_response(op: Record, response: Any, detailed: bool) -> None:
+def read_response(op: Any, response: Any, detailed: bool) -> None:
     if op.query_pending is not None:  # the transport never handed the JSON over
         op.settle_query()
     meta = getattr(response, "meta", None)
@@ -202,7 +231,7 @@ def read_response(op: Record, response: Any, detailed: bool) -> None:
         read_rows(op, body)
 
 
-def read_error(op: Record, exc: BaseException, detailed: bool) -> None:
+def read_error(op: Any, exc: BaseException, detailed: bool) -> None:
     if op.query_pending is not None:  # failed before the body was serialised
         op.settle_query()
     meta = getattr(exc, "meta", None)
@@ -212,32 +241,16 @@ def read_error(op: Record, exc: BaseException, detailed: bool) -> None:
             _read_meta(op, meta)
     elif detailed and op.url is not None:
         op.url = redact_url(op.url)
-    status = getattr(meta, "status", None)
     reason = body_reason(getattr(exc, "body", None)) if detailed else None
-    if isinstance(status, int) and status >= 400:
-        op.fail(str(status), reason)
-    else:
+    if not op.fail_by_status(getattr(meta, "status", None), reason):
         op.fail(exception_type(exc), reason)
 
 
-def _perform_request(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    """``perform_request`` is a coroutine function: this returns the awaitable its caller awaits."""
-    dispatcher = _state.dispatcher
-    if dispatcher is None or _api_operation.get() is not None:
-        return wrapped(*args, **kwargs)
-    if dispatcher.wants():
-        try:
-            op = read_request(args, kwargs)
-            if dispatcher.propagate:
-                # Our own copy of the call's headers, filled with the trace context once the span
-                # has started: perform_request reads them when it runs, after that (every retry).
-                op.carrier = dict(kwargs.get("headers") or {})
-                kwargs = {**kwargs, "headers": op.carrier}
-        except Exception as exc:
-            report(exc)
-        else:
-            return dispatcher.call(op, API, wrapped(*args, **kwargs), _api_operation)
-    return _quiet_call(wrapped(*args, **kwargs))
+def _carry_headers(args: Any, kwargs: Any) -> Tuple[Any, Any, Dict[str, str]]:
+    """Our own copy of the call's headers, filled with the trace context once the span has
+    started: ``perform_request`` reads them when it runs, after that (every retry)."""
+    carrier = dict(kwargs.get("headers") or {})
+    return args, {**kwargs, "headers": carrier}, carrier
 
 
 async def _quiet_call(call: Awaitable[Any]) -> Any:
@@ -249,15 +262,53 @@ async def _quiet_call(call: Awaitable[Any]) -> Any:
         _api_operation.reset(token)
 
 
+def _package_dir(module: Any) -> str:
+    return os.path.dirname(os.path.abspath(str(module.__file__))) + os.sep
+
+
+def _warn_stacklevel(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    """elasticsearch-py's ``warn_stacklevel`` (where its warnings point: the first frame outside
+    the library), with our frames and wrapt's as invisible as the library's own: a warning points
+    at the application's line, traced or not."""
+    level = wrapped(*args, **kwargs)
+    if not level:  # the library's own switch (``DISABLE_WARN_STACKLEVEL``) turned it off
+        return level
+    try:
+        import elasticsearch
+        import wrapt
+
+        import instrumentation
+
+        inside = tuple(_package_dir(module) for module in (elasticsearch, instrumentation, wrapt))
+        frame = sys._getframe(1)
+        while frame.f_back is not None and frame.f_code.co_filename.startswith(inside[2]):
+            frame = frame.f_back  # wrapt's pure-Python fallback, between the caller and us
+        found = 1
+        while frame.f_back is not None and frame.f_code.co_filename.startswith(inside):
+            frame = frame.f_back
+            found += 1
+        return found
+    except Exception:  # where a warning points is no reason to fail a call
+        return level
+
+
 #: How an API call is read.
 API = Reader(response=read_response, error=read_error, details=read_api_details)
-#: The async helpers: one INTERNAL parent span each.
-HELPERS = Helpers(SYSTEM)
 
 
-PATCHES: Tuple[Patch, ...] = (
-    Patch("elasticsearch._async.client._base", "BaseClient.perform_request", _perform_request),
-    Patch("elasticsearch._otel", "OpenTelemetry.span", _otel_span),
-    *HELPERS.rows("elasticsearch._async.helpers"),
-    *HELPERS.rows("elasticsearch.helpers"),
-)
+def patches(engine: Engine) -> Tuple[Patch, ...]:
+    """``perform_request`` (its awaitable traced), elasticsearch-py's own span (silenced), and
+    the async helpers, as ``elasticsearch._async.helpers`` defines them and ``elasticsearch.helpers``
+    re-exports them."""
+    helpers = Helpers(SYSTEM, engine)
+    return (
+        Patch(
+            "elasticsearch._async.client._base",
+            "BaseClient.perform_request",
+            engine.wrapper(read_request, API, _api_operation, _carry_headers, _quiet_call),
+        ),
+        Patch("elasticsearch._otel", "OpenTelemetry.span", _otel_span),
+        Patch("elasticsearch._async.client._base", "warn_stacklevel", _warn_stacklevel),
+        *helpers.rows("elasticsearch._async.helpers"),
+        *helpers.rows("elasticsearch.helpers"),
+    )

@@ -15,15 +15,15 @@ Patch points, and why:
 
 from __future__ import annotations
 
-import re
 from contextvars import ContextVar
-from typing import Any, Dict, List, Optional, Pattern, Tuple
+from typing import Any, Dict, Optional, Tuple
 
-from instrumentation import _state
-from instrumentation._dispatch import Reader
-from instrumentation._guard import guard, report
+from instrumentation._engine import Engine, Reader
+from instrumentation._guard import guard
 from instrumentation._patching import Patch
 from instrumentation._record import Record, exception_type
+from instrumentation._registry import Client
+from instrumentation._routes import Routes
 from instrumentation._url import redact_url
 from instrumentation.clients._es_family import (
     SEARCH_ENDPOINTS,
@@ -33,8 +33,25 @@ from instrumentation.clients._es_family import (
     read_details,
     read_rows,
 )
+from instrumentation.instrumentors import ClientInstrumentor
 
 SYSTEM = "opensearch"
+CLIENT = Client(
+    name="opensearch",
+    library="opensearchpy",
+    requirement="opensearch-py >= 2.4",
+    extra="opensearch",
+    system=SYSTEM,
+    instrumentor="AsyncOpenSearchInstrumentor",
+)
+
+
+class AsyncOpenSearchInstrumentor(ClientInstrumentor):
+    """Traces ``opensearchpy.AsyncOpenSearch``, its async DSL classes and ``async_*`` helpers."""
+
+    client = CLIENT.name
+
+
 BULK_FAILED_ITEMS = "opensearch.bulk.failed_items"
 
 #: The API call in flight in this task (the connection wrapper records the node into it).
@@ -43,9 +60,8 @@ _api_call: ContextVar[Optional[Record]] = ContextVar("opensearch_api_call", defa
 # -- routes: (method, path) -> the endpoint, as Elasticsearch names it ---------------------------
 _I = r"(?P<index>[^/_][^/]*)"
 _ID = r"(?P<id>[^/]+)"
-_ROUTES: List[Tuple[str, Pattern[str], str]] = [
-    (method, re.compile(f"^{pattern}$"), name)
-    for methods, pattern, name in (
+_ROUTES = Routes(
+    (
         ("GET|POST", rf"(/{_I})?/_search", "search"),
         ("GET|POST", r"/_search/scroll(/[^/]+)?", "scroll"),
         ("DELETE", r"/_search/scroll(/[^/]+)?", "clear_scroll"),
@@ -79,8 +95,7 @@ _ROUTES: List[Tuple[str, Pattern[str], str]] = [
         ("HEAD", r"/", "ping"),
         ("GET", r"/_cluster/health(/[^/]+)?", "cluster.health"),
     )
-    for method in methods.split("|")
-]
+)
 #: A more exact name per method for the two mapping/settings routes.
 _BY_METHOD = {
     ("indices.mapping", "GET"): "indices.get_mapping",
@@ -89,34 +104,20 @@ _BY_METHOD = {
     ("indices.settings", "GET"): "indices.get_settings",
     ("indices.settings", "PUT"): "indices.put_settings",
 }
-_ROUTE_INDEX: Dict[str, List[Tuple[Pattern[str], str]]] = {}
-for _method, _pattern, _name in _ROUTES:
-    _ROUTE_INDEX.setdefault(_method, []).append((_pattern, _name))
-_CACHE_LIMIT = 4096
-_seen: Dict[Tuple[str, str], Tuple[str, Optional[str], Optional[Dict[str, str]]]] = {}
 
 
 def route(method: str, path: str) -> Tuple[str, Optional[str], Optional[Dict[str, str]]]:
     """(operation, index, path parameters) of a request; unknown routes keep a low-cardinality
-    name (``GET _cat``). Remembered per (method, path): a service repeats its paths."""
-    key = (method, path)
-    found = _seen.get(key)
-    if found is not None:
-        return found
-    found = (f"{method} {path.strip('/').split('/', 1)[0] or '/'}", None, None)
-    for pattern, name in _ROUTE_INDEX.get(method, ()):
-        match = pattern.match(path)
-        if match is not None:
-            groups = match.groupdict()
-            parameters = {"id": groups["id"]} if groups.get("id") else None
-            found = (_BY_METHOD.get((name, method), name), groups.get("index"), parameters)
-            break
-    if len(_seen) < _CACHE_LIMIT:
-        _seen[key] = found
-    return found
+    name (``GET _cat``)."""
+    found = _ROUTES.match(method, path)
+    if found is None:
+        return f"{method} {path.strip('/').split('/', 1)[0] or '/'}", None, None
+    name, parts = found
+    parameters = {"id": parts["id"]} if "id" in parts else None
+    return _BY_METHOD.get((name, method), name), parts.get("index"), parameters
 
 
-def read_request(args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Record:
+def read_request(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Record:
     method = str(args[0] if args else kwargs.get("method", "GET")).upper()
     url = str(args[1] if len(args) > 1 else kwargs.get("url", "/"))
     name, index, parameters = route(method, url.split("?", 1)[0])
@@ -141,39 +142,23 @@ def read_error(op: Record, exc: BaseException, detailed: bool) -> None:
     """An ``HTTP`` error (``TransportError`` with an int status), else the exception class."""
     status = getattr(exc, "status_code", None)
     reason = body_reason(getattr(exc, "info", None)) if detailed else None
-    if isinstance(status, int) and status >= 400:
+    if op.fail_by_status(status, reason):
         op.status_code = str(status)
-        op.fail(str(status), reason)
     else:
         op.fail(exception_type(exc), reason)
 
 
 API = Reader(response=read_response, error=read_error, details=read_details)
-#: The async helpers: one INTERNAL parent span each.
-HELPERS = Helpers(SYSTEM)
 
 
-# -- wrappers -----------------------------------------------------------------------------------
-def _perform_request(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    """``AsyncTransport.perform_request`` is a coroutine function: this returns its awaitable."""
-    dispatcher = _state.dispatcher
-    if dispatcher is None or _api_call.get() is not None or not dispatcher.wants():
-        return wrapped(*args, **kwargs)
-    try:
-        op = read_request(args, kwargs)
-        if dispatcher.propagate:
-            # Our own copy of the headers, filled with the trace context once the span has
-            # started; the transport sends the same dict with every retry.
-            if len(args) > 6:
-                op.carrier = dict(args[6] or {})
-                args = (*args[:6], op.carrier, *args[7:])
-            else:
-                op.carrier = dict(kwargs.get("headers") or {})
-                kwargs = {**kwargs, "headers": op.carrier}
-    except Exception as exc:
-        report(exc)
-        return wrapped(*args, **kwargs)
-    return dispatcher.call(op, API, wrapped(*args, **kwargs), _api_call)
+def _carry_headers(args: Any, kwargs: Any) -> Tuple[Any, Any, Dict[str, str]]:
+    """Our own copy of the headers, filled with the trace context once the span has started;
+    the transport sends the same dict with every retry."""
+    if len(args) > 6:
+        carrier = dict(args[6] or {})
+        return (*args[:6], carrier, *args[7:]), kwargs, carrier
+    carrier = dict(kwargs.get("headers") or {})
+    return args, {**kwargs, "headers": carrier}, carrier
 
 
 async def _connection_request(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
@@ -192,13 +177,19 @@ async def _connection_request(wrapped: Any, instance: Any, args: Any, kwargs: An
     return result
 
 
-PATCHES: Tuple[Patch, ...] = (
-    Patch("opensearchpy._async.transport", "AsyncTransport.perform_request", _perform_request),
-    Patch(
-        "opensearchpy._async.http_aiohttp",
-        "AIOHttpConnection.perform_request",
-        _connection_request,
-    ),
-    *HELPERS.rows("opensearchpy._async.helpers.actions"),
-    *HELPERS.rows("opensearchpy.helpers"),
-)
+def patches(engine: Engine) -> Tuple[Patch, ...]:
+    helpers = Helpers(SYSTEM, engine)
+    return (
+        Patch(
+            "opensearchpy._async.transport",
+            "AsyncTransport.perform_request",
+            engine.wrapper(read_request, API, _api_call, _carry_headers),
+        ),
+        Patch(
+            "opensearchpy._async.http_aiohttp",
+            "AIOHttpConnection.perform_request",
+            _connection_request,
+        ),
+        *helpers.rows("opensearchpy._async.helpers.actions"),
+        *helpers.rows("opensearchpy.helpers"),
+    )

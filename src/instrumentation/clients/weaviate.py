@@ -20,34 +20,56 @@ only with ``capture_query="raw"``; vectors and object properties never.
 from __future__ import annotations
 
 import json
-import re
 from contextvars import ContextVar
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Pattern, Tuple
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 from urllib.parse import urlsplit
 
 from instrumentation import _attributes as A
-from instrumentation import _state
-from instrumentation._dispatch import Reader, TracedAsyncIterator
+from instrumentation._engine import Engine, Reader
 from instrumentation._guard import guard, report
 from instrumentation._patching import Patch
 from instrumentation._query import bound
 from instrumentation._record import Record, exception_type
+from instrumentation._registry import Client
+from instrumentation._routes import Routes, first_segment
 from instrumentation._url import redact_url
+from instrumentation.instrumentors import ClientInstrumentor
 
 SYSTEM = "weaviate"
+CLIENT = Client(
+    name="weaviate",
+    library="weaviate",
+    requirement="weaviate-client >= 4.13",
+    extra="weaviate",
+    system=SYSTEM,
+    instrumentor="WeaviateAsyncInstrumentor",
+)
 BATCH_ERROR = "batch_object_error"
 
+
+class WeaviateAsyncInstrumentor(ClientInstrumentor):
+    """Traces ``weaviate.WeaviateAsyncClient`` (REST and gRPC); the sync client stays untouched."""
+
+    client = CLIENT.name
+
+
+class _Call(Record):
+    """A Weaviate call's record; with ``propagate_context``, also the headers its requests send
+    (found through ``_traced`` / ``_group`` by the request builders, ``_outgoing``)."""
+
+    carrier: Optional[Dict[str, str]] = None
+
+
 #: The multi-request call in flight in this task: requests inside it add to it, not start spans.
-_group: ContextVar[Optional[Record]] = ContextVar("weaviate_group", default=None)
+_group: ContextVar[Optional[_Call]] = ContextVar("weaviate_group", default=None)
 #: With ``propagate_context``: the single call in flight, whose ``carrier`` its requests send.
 _traced: ContextVar[Optional[Record]] = ContextVar("weaviate_traced", default=None)
 
 
 # -- REST ---------------------------------------------------------------------------------------
 _C = r"(?P<collection>[^/?]+)"
-_ROUTES: List[Tuple[str, Pattern[str], str]] = [
-    (method, re.compile(pattern), name)
-    for method, pattern, name in (
+_ROUTES = Routes(
+    (
         ("POST", r"^/schema$", "create_collection"),
         ("GET", r"^/schema$", "list_collections"),
         ("GET", rf"^/schema/{_C}$", "get_collection"),
@@ -89,30 +111,15 @@ _ROUTES: List[Tuple[str, Pattern[str], str]] = [
         ("GET", r"^/\.well-known/live$", "is_live"),
         ("GET", r"^/cluster/statistics$", "cluster_statistics"),
     )
-]
-
-
-def _first_segment(path: str) -> str:
-    return path.strip("/").split("/", 1)[0]
-
-
-#: (method, first path segment) -> its routes, so a call tries a handful of patterns, not forty.
-_ROUTE_INDEX: Dict[Tuple[str, str], List[Tuple[Pattern[str], str]]] = {}
-for _method, _pattern, _name in _ROUTES:
-    _segment = re.match(r"[\w.-]*", _pattern.pattern[2:].replace("\\", ""))
-    _ROUTE_INDEX.setdefault((_method, _segment.group() if _segment else ""), []).append(
-        (_pattern, _name)
-    )
+)
 
 
 def _route(method: str, path: str) -> Tuple[str, Optional[str]]:
     """(operation name, collection) for a REST call; unknown routes keep a low-cardinality name."""
-    first = _first_segment(path)
-    for pattern, name in _ROUTE_INDEX.get((method, first), ()):
-        match = pattern.match(path)
-        if match is not None:
-            return name, match.groupdict().get("collection")
-    return f"{method} {first or '/'}", None
+    found = _ROUTES.match(method, path)
+    if found is None:
+        return f"{method} {first_segment(path) or '/'}", None
+    return found[0], found[1].get("collection")
 
 
 def _rest_query(op: Record, capture_query: str, max_length: int) -> None:
@@ -123,7 +130,7 @@ def _rest_query(op: Record, capture_query: str, max_length: int) -> None:
         op.query_text = bound(query, max_length)
 
 
-def read_rest(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Record:
+def read_rest(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> _Call:
     method = str(args[0] if args else kwargs.get("method", "GET")).upper()
     url = str(kwargs.get("url", ""))
     parts = urlsplit(url)
@@ -136,7 +143,7 @@ def read_rest(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> R
     name, collection = _route(method, path)
     if collection is None and isinstance(body, dict) and isinstance(body.get("class"), str):
         collection = body["class"]
-    op = Record(SYSTEM, name, collection)
+    op = _Call(SYSTEM, name, collection)
     op.http_method = method
     op.server_address = parts.hostname
     op.server_port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -321,8 +328,8 @@ def _search_query(op: Record, capture_query: str, max_length: int) -> None:
         op.query_text = bound(text, max_length)
 
 
-def _grpc_op(instance: Any, name: str) -> Record:
-    op = Record(SYSTEM, name)
+def _grpc_op(instance: Any, name: str) -> _Call:
+    op = _Call(SYSTEM, name)
     params = getattr(instance, "_connection_params", None)
     grpc = getattr(params, "grpc", None)
     if grpc is not None:
@@ -331,14 +338,16 @@ def _grpc_op(instance: Any, name: str) -> Record:
     return op
 
 
-def read_search(instance: Any, request: Any) -> Record:
+def read_search(instance: Any, args: Any, kwargs: Any) -> _Call:
+    request = args[0] if args else kwargs.get("request")
     op = _grpc_op(instance, _search_name(request))
     _scope(op, request.collection, request.tenant, request.consistency_level)
     op.body = request
     return op
 
 
-def read_batch_objects(instance: Any, request: Any) -> Record:
+def read_batch_objects(instance: Any, args: Any, kwargs: Any) -> _Call:
+    request = args[0] if args else kwargs.get("request")
     op = _grpc_op(instance, "insert_many")
     objects = request.objects
     op.batch_size = len(objects)
@@ -354,27 +363,29 @@ def read_batch_objects(instance: Any, request: Any) -> Record:
     return op
 
 
-def read_batch_delete(instance: Any, request: Any) -> Record:
+def read_batch_delete(instance: Any, args: Any, kwargs: Any) -> _Call:
+    request = args[0] if args else kwargs.get("request")
     op = _grpc_op(instance, "delete_many")
     _scope(op, request.collection, request.tenant, request.consistency_level)
     return op
 
 
-def read_aggregate(instance: Any, request: Any) -> Record:
+def read_aggregate(instance: Any, args: Any, kwargs: Any) -> _Call:
+    request = args[0] if args else kwargs.get("request")
     op = _grpc_op(instance, "aggregate")
     _scope(op, request.collection, request.tenant, 0)
     return op
 
 
-def read_tenants_get(instance: Any, request: Any) -> Record:
+def read_tenants_get(instance: Any, args: Any, kwargs: Any) -> _Call:
+    request = args[0] if args else kwargs.get("request")
     op = _grpc_op(instance, "get_tenants")
     _scope(op, request.collection, "", 0)
     return op
 
 
 def _batch_failed(op: Record, failed: int, first: Any = None) -> None:
-    op.failed_count = failed
-    op.failed_count_key = A.WEAVIATE_BATCH_FAILED_OBJECTS
+    op.set_attribute(A.WEAVIATE_BATCH_FAILED_OBJECTS, failed)
     reason = None
     if first is not None:
         message = getattr(first, "message", first)
@@ -455,9 +466,8 @@ def read_error(op: Record, exc: BaseException, detailed: bool) -> None:
                 op.fail(name, _details(cause))
                 return
         status = getattr(cause, "status_code", None)
-        if isinstance(status, int) and status >= 400:
+        if op.fail_by_status(status, _rest_message(getattr(cause, "error", None))):
             op.status_code = str(status)
-            op.fail(str(status), _rest_message(getattr(cause, "error", None)))
             return
     op.fail(exception_type(exc))
 
@@ -500,78 +510,80 @@ async def _send_later(wrapped: Any, args: Any, kwargs: Any) -> Any:
     return await wrapped(*args, **kwargs)
 
 
-def _send(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    """REST: ``_send`` builds the request now and returns an awaitable that sends it."""
-    dispatcher = _state.dispatcher
-    if dispatcher is not None and dispatcher.propagate and _group.get() is None:
-        if dispatcher.wants():
+def _wrappers(engine: Engine) -> Dict[str, Any]:
+    """The wrappers of the async connection and of the multi-request methods, closed over
+    ``engine``. A request inside a multi-request call (``_group``) adds to that call's span."""
+    wants, call, propagate = engine.wants, engine.call, engine.propagate
+
+    def request(
+        read: Callable[[Any, Any, Any], _Call], reader: Reader, unchecked: Optional[Reader] = None
+    ) -> Callable[..., Any]:
+        """A request method: REST's ``_send`` (which builds the request when called, and with
+        ``unchecked``, the reader of an answer whose caller judges its status) or a gRPC method
+        (a coroutine function: its metadata is read when it runs, after the span starts)."""
+        late = unchecked is not None
+
+        def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+            group = _group.get()
+            if group is None and not wants():
+                return wrapped(*args, **kwargs)
+            op = None
+            try:  # as ``with guard:``, without its two Python calls on every traced call
+                op = read(instance, args, kwargs)
+            except Exception as exc:
+                report(exc)
+            if op is None:
+                return wrapped(*args, **kwargs)
+            used = reader
+            if unchecked is not None and kwargs.get("status_codes") is None:
+                used = unchecked
+            if group is not None:
+                return _in_group(group, op, wrapped(*args, **kwargs), used)
+            if propagate:  # the request takes the context of the span, started first
+                op.carrier = {}
+                awaitable = _send_later(wrapped, args, kwargs) if late else wrapped(*args, **kwargs)
+                return call(op, used, awaitable, _traced, op.carrier)
+            return call(op, used, wrapped(*args, **kwargs))
+
+        return wrapper
+
+    def batch_stream(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        """``batch.stream()``: one span for the life of the bidirectional stream."""
+        stream = wrapped(*args, **kwargs)
+        if _group.get() is not None or not wants():
+            return stream
+        with guard:
+            op = _grpc_op(instance, "batch.stream")
+            op.status_code = "OK"
+            return engine.iterate(op, GRPC, stream)
+        return stream
+
+    def grouped(name: str, collection: Callable[[Any, Any, Any], Optional[str]]) -> Any:
+        async def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+            if _group.get() is not None or not wants():
+                return await wrapped(*args, **kwargs)
+            if (
+                name == "connect"
+                and getattr(instance, "_connected", False)
+                and not _forced(args, kwargs)
+            ):
+                return await wrapped(*args, **kwargs)  # already connected: sends nothing, no span
             op = None
             with guard:
-                op = read_rest(instance, args, kwargs)
-                op.carrier = {}
-            if op is not None:
-                reader = REST if kwargs.get("status_codes") is not None else _REST_UNCHECKED
-                return dispatcher.call(op, reader, _send_later(wrapped, args, kwargs), _traced)
-    awaitable = wrapped(*args, **kwargs)
-    if dispatcher is None:
-        return awaitable
-    group = _group.get()
-    if group is None and not dispatcher.wants():
-        return awaitable
-    op = None
-    with guard:
-        op = read_rest(instance, args, kwargs)
-    if op is None:
-        return awaitable
-    reader = REST if kwargs.get("status_codes") is not None else _REST_UNCHECKED
-    if group is not None:
-        return _in_group(group, op, awaitable, reader)
-    return dispatcher.call(op, reader, awaitable)
+                op = _Call(SYSTEM, name, collection(instance, args, kwargs))
+                if propagate:
+                    op.carrier = {}
+            if op is None:
+                return await wrapped(*args, **kwargs)
+            token = _group.set(op)  # before the call is made: some of these send on being called
+            try:
+                return await call(op, _GROUP, wrapped(*args, **kwargs), None, op.carrier)
+            finally:
+                _group.reset(token)
 
+        return wrapper
 
-def _grpc(
-    read: Callable[[Any, Any], Record], reader: Optional[Reader] = None
-) -> Callable[..., Any]:
-    if reader is None:
-        reader = GRPC
-
-    def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        """The gRPC methods are coroutine functions: this returns the awaitable that is awaited."""
-        dispatcher = _state.dispatcher
-        if dispatcher is None:
-            return wrapped(*args, **kwargs)
-        group = _group.get()
-        if group is None and not dispatcher.wants():
-            return wrapped(*args, **kwargs)
-        op = None
-        try:  # as ``with guard:``, without its two Python calls on every traced call
-            request = args[0] if args else kwargs.get("request")
-            op = read(instance, request)
-        except Exception as exc:
-            report(exc)
-        if group is not None:
-            return _in_group(group, op, wrapped(*args, **kwargs), reader)
-        if op is None:
-            return wrapped(*args, **kwargs)
-        if dispatcher.propagate:  # the call's metadata is read when it runs: after the span starts
-            op.carrier = {}
-            return dispatcher.call(op, reader, wrapped(*args, **kwargs), _traced)
-        return dispatcher.call(op, reader, wrapped(*args, **kwargs))
-
-    return wrapper
-
-
-def _grpc_batch_stream(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    """``batch.stream()``: one span for the life of the bidirectional stream."""
-    stream = wrapped(*args, **kwargs)
-    dispatcher = _state.dispatcher
-    if dispatcher is None or _group.get() is not None or not dispatcher.wants():
-        return stream
-    with guard:
-        op = _grpc_op(instance, "batch.stream")
-        op.status_code = "OK"
-        return TracedAsyncIterator(dispatcher, op, GRPC, stream)
-    return stream
+    return {"request": request, "batch_stream": batch_stream, "grouped": grouped}
 
 
 def _self_name(instance: Any) -> Optional[str]:
@@ -605,37 +617,10 @@ def _group_response(op: Record, response: Any, detailed: bool) -> None:
         op.status_code = "OK"
 
 
-def _grouped(name: str, collection: Callable[[Any, Any, Any], Optional[str]]) -> Callable[..., Any]:
-    async def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        dispatcher = _state.dispatcher
-        if dispatcher is None or _group.get() is not None or not dispatcher.wants():
-            return await wrapped(*args, **kwargs)
-        if (
-            name == "connect"
-            and getattr(instance, "_connected", False)
-            and not _forced(args, kwargs)
-        ):
-            return await wrapped(*args, **kwargs)  # already connected: sends nothing, no span
-        op = None
-        with guard:
-            op = Record(SYSTEM, name, collection(instance, args, kwargs))
-            if dispatcher.propagate:
-                op.carrier = {}
-        if op is None:
-            return await wrapped(*args, **kwargs)
-        token = _group.set(op)  # before the call is made: some of these send on being called
-        try:
-            return await dispatcher.call(op, _GROUP, wrapped(*args, **kwargs))
-        finally:
-            _group.reset(token)
-
-    return wrapper
-
-
 # -- trace context into requests (propagate_context) --------------------------------------------
 def _outgoing() -> Optional[Dict[str, str]]:
     op = _traced.get() or _group.get()
-    return op.carrier if op is not None else None
+    return getattr(op, "carrier", None) if op is not None else None
 
 
 def _rest_headers(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
@@ -666,54 +651,69 @@ GRPC = Reader(response=read_grpc_response, error=read_error)
 SEARCH = GRPC._replace(details=_search_query)
 
 _CONNECTION = "weaviate.connect.v4"
-PATCHES: Tuple[Patch, ...] = (
-    Patch(_CONNECTION, "ConnectionAsync._send", _send),
-    Patch(_CONNECTION, "ConnectionAsync.grpc_search", _grpc(read_search, SEARCH)),
-    Patch(_CONNECTION, "ConnectionAsync.grpc_batch_objects", _grpc(read_batch_objects)),
-    Patch(_CONNECTION, "ConnectionAsync.grpc_batch_delete", _grpc(read_batch_delete)),
-    Patch(_CONNECTION, "ConnectionAsync.grpc_aggregate", _grpc(read_aggregate)),
-    Patch(_CONNECTION, "ConnectionAsync.grpc_tenants_get", _grpc(read_tenants_get)),
-    Patch(_CONNECTION, "ConnectionAsync.grpc_batch_stream", _grpc_batch_stream),
-    Patch(_CONNECTION, "ConnectionAsync.connect", _grouped("connect", _no_collection)),
-    Patch(
-        "weaviate.collections.collections.async_",
-        "_CollectionsAsync.delete",
-        _grouped("delete_collection", _collections_argument),
-    ),
-    Patch(
-        "weaviate.collections.collections.async_",
-        "_CollectionsAsync.exists",
-        _grouped("collection_exists", _collections_argument),
-    ),
-    Patch(
-        "weaviate.collections.collections.async_",
-        "_CollectionsAsync.delete_all",
-        _grouped("delete_all_collections", _no_collection),
-    ),
-    Patch(
-        "weaviate.backup.async_", "_BackupAsync.create", _grouped("backup.create", _no_collection)
-    ),
-    Patch(
-        "weaviate.backup.async_", "_BackupAsync.restore", _grouped("backup.restore", _no_collection)
-    ),
-    *(
-        Patch(
-            "weaviate.collections.tenants.async_",
-            f"_TenantsAsync.{method}",
-            _grouped(f"{method}_tenants", _instance_collection),
-        )
-        for method in ("update", "activate", "deactivate", "offload")
-    ),
-    Patch(
-        "weaviate.collections.data.async_",
-        "_DataCollectionAsync.reference_add",
-        _grouped("reference_add", _instance_collection),
-    ),
-)
+_COLLECTIONS = "weaviate.collections.collections.async_"
 
-#: Applied only while ``propagate_context`` is on: what the async connection sends as headers
-#: (REST) and metadata (gRPC) takes the trace context of the call in flight.
-PROPAGATION_PATCHES: Tuple[Patch, ...] = (
-    Patch(_CONNECTION, "ConnectionAsync._ConnectionBase__get_latest_headers", _rest_headers),
-    Patch(_CONNECTION, "ConnectionAsync.grpc_headers", _grpc_metadata),
-)
+
+def patches(engine: Engine) -> Tuple[Patch, ...]:
+    """The async connection's request methods, the multi-request methods as one span each, and
+    with ``propagate_context`` what builds a request's headers (REST) and metadata (gRPC)."""
+    wrap = _wrappers(engine)
+    request, grouped = wrap["request"], wrap["grouped"]
+    rows: Tuple[Patch, ...] = (
+        Patch(_CONNECTION, "ConnectionAsync._send", request(read_rest, REST, _REST_UNCHECKED)),
+        Patch(_CONNECTION, "ConnectionAsync.grpc_search", request(read_search, SEARCH)),
+        Patch(_CONNECTION, "ConnectionAsync.grpc_batch_objects", request(read_batch_objects, GRPC)),
+        Patch(_CONNECTION, "ConnectionAsync.grpc_batch_delete", request(read_batch_delete, GRPC)),
+        Patch(_CONNECTION, "ConnectionAsync.grpc_aggregate", request(read_aggregate, GRPC)),
+        Patch(_CONNECTION, "ConnectionAsync.grpc_tenants_get", request(read_tenants_get, GRPC)),
+        Patch(_CONNECTION, "ConnectionAsync.grpc_batch_stream", wrap["batch_stream"]),
+        Patch(_CONNECTION, "ConnectionAsync.connect", grouped("connect", _no_collection)),
+        Patch(
+            _COLLECTIONS,
+            "_CollectionsAsync.delete",
+            grouped("delete_collection", _collections_argument),
+        ),
+        Patch(
+            _COLLECTIONS,
+            "_CollectionsAsync.exists",
+            grouped("collection_exists", _collections_argument),
+        ),
+        Patch(
+            _COLLECTIONS,
+            "_CollectionsAsync.delete_all",
+            grouped("delete_all_collections", _no_collection),
+        ),
+        Patch(
+            "weaviate.backup.async_",
+            "_BackupAsync.create",
+            grouped("backup.create", _no_collection),
+        ),
+        Patch(
+            "weaviate.backup.async_",
+            "_BackupAsync.restore",
+            grouped("backup.restore", _no_collection),
+        ),
+        *(
+            Patch(
+                "weaviate.collections.tenants.async_",
+                f"_TenantsAsync.{method}",
+                grouped(f"{method}_tenants", _instance_collection),
+            )
+            for method in ("update", "activate", "deactivate", "offload")
+        ),
+        Patch(
+            "weaviate.collections.data.async_",
+            "_DataCollectionAsync.reference_add",
+            grouped("reference_add", _instance_collection),
+        ),
+    )
+    if engine.propagate:
+        # What the async connection sends as headers (REST) and metadata (gRPC) takes the trace
+        # context of the call in flight.
+        rows += (
+            Patch(
+                _CONNECTION, "ConnectionAsync._ConnectionBase__get_latest_headers", _rest_headers
+            ),
+            Patch(_CONNECTION, "ConnectionAsync.grpc_headers", _grpc_metadata),
+        )
+    return rows
