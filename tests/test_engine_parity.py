@@ -290,3 +290,45 @@ async def test_the_toy_client_is_traced_through_its_module_and_registration_alon
     from tests.support.toy_client import ToyClient as Reloaded
 
     assert "_request" in vars(Reloaded) and not hasattr(Reloaded._request, "__wrapped__")
+
+
+class _RaisingSampler:
+    """A sampler that fails: the SDK's ``start_span`` raises through it."""
+
+    def should_sample(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("sampler bug")
+
+    def get_description(self) -> str:
+        return "raising"
+
+
+@pytest.mark.parametrize("backends", [["otel"], ["otel", "apm"]])
+async def test_a_failing_span_start_leaves_opentelemetry_out_of_that_call_on_every_path(
+    backends: List[str], clients: Clients, apm: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No span and no metric point from OpenTelemetry, whichever path the call took; the
+    application's result as without us, and one warning."""
+    from opentelemetry.sdk.trace import TracerProvider
+
+    expected = await clients.es.search(index="movies", query={"match": {"title": "alien"}})
+    reader = InMemoryMetricReader()
+    meter_provider = MeterProvider(metric_readers=[reader])
+    tracer_provider = TracerProvider(sampler=_RaisingSampler())  # type: ignore[arg-type]
+    instrumentation.instrument(
+        clients=["elasticsearch"],
+        backends=backends,
+        tracer_provider=tracer_provider,
+        meter_provider=meter_provider,
+    )
+    try:
+        with apm.transaction():
+            response = await clients.es.search(index="movies", query={"match": {"title": "alien"}})
+        spans = await apm.spans()
+    finally:
+        instrumentation.uninstrument()
+    assert response.body == expected.body
+    assert _points(reader) == []
+    assert [span["name"] for span in spans] == (["search movies"] if "apm" in backends else [])
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        "otel backend failed; the traced call is unaffected (logged once per cause)"
+    ]
