@@ -13,7 +13,8 @@ import decimal
 import gc
 import json
 import uuid
-from typing import Any, AsyncIterator
+import warnings
+from typing import Any, AsyncIterator, List
 
 import pytest
 from elasticsearch import AsyncElasticsearch, BadRequestError, ConnectionError, NotFoundError
@@ -819,3 +820,23 @@ async def test_transport_error_reason_is_the_exception_message(
     assert span.status.description and span.status.description != span.attributes["error.type"]
     [event] = exception_events(span)
     assert event.attributes["exception.type"].endswith(type(raised.value).__qualname__)
+
+
+async def _warned(es: AsyncElasticsearch) -> List[Any]:
+    """A search the server answers with a deprecation ``Warning`` header; elasticsearch-py raises
+    it as a warning pointing at its caller's line (this one)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        await es.search(index="movies")
+    return [(w.category.__name__, str(w.message), w.filename, w.lineno) for w in caught]
+
+
+async def test_a_server_warning_points_at_the_application_line_traced_or_not(
+    instrumented: Any, elasticsearch_server: Any, es: AsyncElasticsearch, span_exporter: Any
+) -> None:
+    elasticsearch_server.faults.add(path="_search", warning="this is deprecated", times=2)
+    plain = await _warned(es)
+    assert [w[:3] for w in plain] == [("ElasticsearchWarning", "this is deprecated", __file__)]
+    instrumented()
+    assert await _warned(es) == plain
+    assert [span.name for span in finished(span_exporter)] == ["search movies"]

@@ -227,6 +227,7 @@ class _Fault:
     delay: float
     drop: bool
     malformed: bool
+    warning: Optional[str] = None
 
 
 class FaultPlan:
@@ -247,15 +248,19 @@ class FaultPlan:
         delay: float = 0.0,
         drop: bool = False,
         malformed: bool = False,
+        warning: Optional[str] = None,
     ) -> None:
         """Plan a fault for the next ``times`` requests whose path matches ``path`` (re.search).
 
         ``status`` answers with an Elasticsearch-shaped error body (or ``body`` when given),
         ``drop`` closes the connection without an answer, ``malformed`` answers 200 with a JSON
-        content type and a body that is not JSON, and ``delay`` waits that many seconds first
-        (alone it only delays the normal answer).
+        content type and a body that is not JSON, ``warning`` adds a deprecation ``Warning``
+        header (as a real node does) to the normal answer, and ``delay`` waits that many seconds
+        first (alone it only delays the normal answer).
         """
-        fault = _Fault(re.compile(path), method, status, body, times, delay, drop, malformed)
+        fault = _Fault(
+            re.compile(path), method, status, body, times, delay, drop, malformed, warning
+        )
         with self._lock:
             self._faults.append(fault)
 
@@ -524,7 +529,10 @@ class ElasticsearchStandIn:
                 status, payload = self._dispatch(request, method, body)
         except _NoHandler as exc:
             status, payload = 400, {"error": str(exc)}
-        return self._respond(request, status, payload)
+        response = self._respond(request, status, payload)
+        if fault and fault.warning:
+            response.headers["Warning"] = f'299 Elasticsearch-9.0.0 "{fault.warning}"'
+        return response
 
     def _dispatch(self, request: web.Request, method: str, body: bytes) -> _Reply:
         segments = [unquote(s) for s in request.rel_url.raw_path.split("/") if s]
