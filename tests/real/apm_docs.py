@@ -159,3 +159,28 @@ class OtlpPath:
     def close(self) -> None:
         instrumentation.uninstrument()
         self.provider.shutdown()
+
+
+class RealApmRecorder:
+    """The real tier's ``apm`` fixture: ``ApmRecorder``'s interface (``transaction()``,
+    ``await spans()``) on the real intake. ``spans()`` returns the span *documents* of the last
+    transaction (``doc["span"]["name"]``, ``doc["event"]["outcome"]``, ...), checking that none
+    arrived twice."""
+
+    def __init__(self, url: str) -> None:
+        self.path = AgentPath(url)
+        self.client = self.path.client
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self.path.transaction("GET /reliability"):
+            yield
+
+    async def spans(self) -> List[Doc]:
+        spans = (await self.path.docs()).of("span")
+        ids = [doc["span"]["id"] for doc in spans]
+        assert len(ids) == len(set(ids)), f"an APM span was indexed twice: {spans}"
+        return spans
+
+    def close(self) -> None:
+        self.path.close()

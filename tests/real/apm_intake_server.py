@@ -79,9 +79,9 @@ def build(cache: pathlib.Path) -> None:
             return
         scratch = pathlib.Path(tempfile.mkdtemp(prefix="build-", dir=bindir.parent))
         try:
+            go = [weaviate_server._go(), "build", "-mod=readonly", "-buildvcs=false", "-trimpath"]
             proc = subprocess.run(
-                [weaviate_server._go(), "build", "-mod=readonly", "-buildvcs=false", "-trimpath"]
-                + ["-o", str(scratch / _BINARY_NAME), "."],
+                [*go, "-o", str(scratch / _BINARY_NAME), "."],
                 cwd=str(SOURCE),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,

@@ -89,6 +89,20 @@ def real_apm_intake(real_servers: support.RealServers) -> support.ApmIntake:
     return real_servers.apm_intake
 
 
+@pytest.fixture
+def apm(real_apm_intake: support.ApmIntake) -> Iterator[Any]:
+    """The real tier's ``apm``: a real agent client sending to Elastic's intake code; ``spans()``
+    returns the span documents APM Server would index (``tests.real.apm_docs.RealApmRecorder``).
+    The fast tier's ``apm`` (the loopback imitation of the intake) is not used here."""
+    from tests.real.apm_docs import RealApmRecorder
+
+    recorder = RealApmRecorder(real_apm_intake.url)
+    try:
+        yield recorder
+    finally:
+        recorder.close()
+
+
 @pytest.fixture(params=["agent", "otlp"])
 def apm_path(request: Any, real_apm_intake: support.ApmIntake) -> Iterator[Any]:
     """Each way into Elastic in turn, sending to the real intake (``tests/real/apm_docs.py``):
@@ -96,8 +110,10 @@ def apm_path(request: Any, real_apm_intake: support.ApmIntake) -> Iterator[Any]:
     ``otel`` backend. ``apm_path.instrument()`` turns ours on for it."""
     from tests.real.apm_docs import AgentPath, OtlpPath
 
-    path = AgentPath(real_apm_intake.url) if request.param == "agent" else OtlpPath(
-        real_apm_intake.url
+    path = (
+        AgentPath(real_apm_intake.url)
+        if request.param == "agent"
+        else OtlpPath(real_apm_intake.url)
     )
     try:
         yield path

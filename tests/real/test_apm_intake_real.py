@@ -92,7 +92,8 @@ async def test_elasticsearch_search_and_failure(
 
 
 async def test_opensearch_search_and_failure(apm_path: Any, real_os: support.OpenSearch) -> None:
-    from opensearchpy import AsyncOpenSearch, NotFoundError as OpenSearchNotFound
+    from opensearchpy import AsyncOpenSearch
+    from opensearchpy import NotFoundError as OpenSearchNotFound
 
     index = support.unique_index("apm")
     support.http("PUT", f"{real_os.url}/{index}", {"settings": {"number_of_replicas": 0}})
