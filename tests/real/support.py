@@ -2,12 +2,13 @@
 
 Where the servers come from, in this order (per server):
 
-1. the environment: ``ELASTICSEARCH_URL``; ``WEAVIATE_URL`` + ``WEAVIATE_GRPC_PORT`` (any server you
-   run yourself: Docker, a cluster, ``make real-servers`` in another shell);
+1. the environment: ``ELASTICSEARCH_URL``; ``WEAVIATE_URL`` + ``WEAVIATE_GRPC_PORT``;
+   ``OPENSEARCH_URL``; ``APM_INTAKE_URL`` (any server you run yourself: Docker, a cluster,
+   ``make real-servers`` in another shell; the intake built from ``tests/real/apm_intake``);
 2. ``.real-servers/run/servers.json`` (written by ``python -m tests.real.servers start``), when the
    servers in it answer;
 3. else they are built and started by the session itself, with the modules ``tests.real.servers``
-   knows (``elasticsearch_node``, ``weaviate_server``), in a run directory of the session's own
+   knows (``elasticsearch_node``, ``weaviate_server``, ``apm_intake_server``, ...), in a run directory of the session's own
    (``.real-servers/pytest-<pid>``), and stopped when the session ends.
 
 The Elasticsearch node of 2 and 3 is of the installed client's generation: under
