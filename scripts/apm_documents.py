@@ -121,16 +121,13 @@ def render(servers: Any) -> str:
                 docs = asyncio.run(_run(path, es.url, weaviate, index, collection))
             finally:
                 path.close()
-            shown = [
-                _normalise(docs.span(f"search {index}"), names, ports),
-                _normalise(docs.span(f"near_vector {collection}"), names, ports),
-            ]
-            parts.append(
-                f"**{title}**: the span documents of `search movies` and `near_vector Movie`\n"
-            )
-            parts.append(
-                "```json\n" + "\n".join(json.dumps(d, sort_keys=True) for d in shown) + "\n```\n"
-            )
+            for shown_name, real_name in (
+                ("search movies", f"search {index}"),
+                ("near_vector Movie", f"near_vector {collection}"),
+            ):
+                doc = _normalise(docs.span(real_name), names, ports)
+                parts.append(f"**{title}**, `{shown_name}`:\n")
+                parts.append(f"```json\n{json.dumps(doc, indent=2, sort_keys=True)}\n```\n")
     finally:
         support.http("DELETE", f"{es.url}/{index}?ignore_unavailable=true")
         support.http("DELETE", f"{weaviate.http_url}/v1/schema/{urllib.parse.quote(collection)}")
