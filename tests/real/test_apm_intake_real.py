@@ -64,7 +64,7 @@ def assert_error(docs: Docs, span: Dict[str, Any], exception_type: str) -> None:
     """The failure's APM error: a child of the failed call's span, in its transaction."""
     (error,) = docs.errors_of(span)
     assert error["trace"]["id"] == span["trace"]["id"]
-    (exception,) = error["error"]["exception"]
+    exception = error["error"]["exception"][0]  # then its causes (the gRPC error), if any
     assert exception["type"].rsplit(".", 1)[-1] == exception_type
     assert error["data_stream"]["dataset"] == "apm.error"
 
