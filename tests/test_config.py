@@ -54,6 +54,7 @@ def test_environment_supplies_options_and_keywords_win() -> None:
     assert settings.backends == ("otel",)
     assert settings.record_returned_rows is True
     assert settings.semconv_dup is True
+    assert settings.semconv_db_system is True
     assert build_settings(capture_query="omit", env=env).capture_query == "omit"
 
 
@@ -90,7 +91,10 @@ def test_defaults_are_safe() -> None:
     settings = build_settings(env={})
     assert settings.capture_query == "sanitize"
     assert settings.semconv_dup is False
+    assert settings.semconv_db_system is True  # the one old name Elastic needs for a dependency
     assert settings.record_returned_rows is False
+    stable = build_settings(env={"OTEL_SEMCONV_STABILITY_OPT_IN": "database"})
+    assert (stable.semconv_dup, stable.semconv_db_system) == (False, False)
 
 
 # -- bad configuration never turns tracing off ----------------------------------------------------

@@ -124,9 +124,11 @@ OPTIONS: Tuple[Option, ...] = (
     Option(
         "semconv stability",
         "OTEL_SEMCONV_STABILITY_OPT_IN",
-        "stable names only",
-        "database/dup (others are ignored)",
-        "database/dup also emits the old names db.system, db.statement, db.name, db.operation.",
+        "stable names plus db.system",
+        "database, database/dup (others are ignored)",
+        "By default db.system is emitted beside db.system.name (Elastic APM Server reads only "
+        "db.system to draw the dependency); database: stable names only; database/dup: also "
+        "db.statement, db.name, db.operation.",
     ),
 )
 
@@ -141,6 +143,7 @@ class Settings(NamedTuple):
     apm_transactions: bool
     propagate_context: bool
     semconv_dup: bool
+    semconv_db_system: bool  # the old db.system beside db.system.name (all but `database`)
     tracer_provider: Any
     meter_provider: Any
     request_hook: Optional[RequestHook]
@@ -197,10 +200,24 @@ def _hook(value: Any, option: str) -> Any:
     return value
 
 
+def _semconv_opt_in(env: Mapping[str, str]) -> Tuple[str, ...]:
+    return tuple(part.strip() for part in env.get("OTEL_SEMCONV_STABILITY_OPT_IN", "").split(","))
+
+
 def semconv_dup_from_env(env: Mapping[str, str]) -> bool:
     """``OTEL_SEMCONV_STABILITY_OPT_IN`` as the semantic conventions define it, database group."""
-    opt_in = env.get("OTEL_SEMCONV_STABILITY_OPT_IN", "")
-    return "database/dup" in (part.strip() for part in opt_in.split(","))
+    return "database/dup" in _semconv_opt_in(env)
+
+
+def semconv_db_system_from_env(env: Mapping[str, str]) -> bool:
+    """Whether the old ``db.system`` goes beside ``db.system.name``: yes unless the application
+    asked for the stable names only (``database``, without ``database/dup``, which wins).
+
+    Elastic APM Server (apm-data) classifies an OTLP span as a ``db/<system>`` dependency from
+    ``db.system`` alone; docs/attributes.md says why this one old name is on by default.
+    """
+    opt_in = _semconv_opt_in(env)
+    return "database/dup" in opt_in or "database" not in opt_in
 
 
 def _tracer_provider(value: Any, option: str) -> Any:
@@ -319,6 +336,7 @@ def build_settings(
             "propagate_context", propagate_context, env, "PROPAGATE_CONTEXT", _bool, False
         ),
         semconv_dup=semconv_dup_from_env(env),
+        semconv_db_system=semconv_db_system_from_env(env),
         tracer_provider=_tracer_provider(tracer_provider, "tracer_provider"),
         meter_provider=_meter_provider(meter_provider, "meter_provider"),
         request_hook=_hook(request_hook, "request_hook"),

@@ -220,13 +220,43 @@ async def test_database_dup_opt_in_emits_old_names_beside_stable_ones(
     assert span.attributes["db.statement"] == span.attributes["db.query.text"]
 
 
-async def test_stable_names_only_by_default(
+async def test_by_default_only_db_system_of_the_old_names(
     instrumented: Any, es: AsyncElasticsearch, node_class: str, span_exporter: Any
 ) -> None:
+    # db.system is what Elastic APM Server reads to make the span a db/<system> dependency.
     instrumented()
-    await es.search(index="movies")
+    await es.search(index="movies", query={"match_all": {}})
     [span] = finished(span_exporter)
-    assert not {"db.system", "db.operation", "db.statement"} & set(span.attributes)
+    assert span.attributes["db.system"] == span.attributes["db.system.name"] == "elasticsearch"
+    assert not {"db.operation", "db.statement", "db.name"} & set(span.attributes)
+
+
+@pytest.mark.parametrize("opt_in", ["database", "http,database"])
+async def test_database_opt_in_emits_stable_names_only(
+    instrumented: Any,
+    es: AsyncElasticsearch,
+    node_class: str,
+    span_exporter: Any,
+    monkeypatch: Any,
+    opt_in: str,
+) -> None:
+    monkeypatch.setenv("OTEL_SEMCONV_STABILITY_OPT_IN", opt_in)
+    instrumented()
+    await es.search(index="movies", query={"match_all": {}})
+    [span] = finished(span_exporter)
+    assert span.attributes["db.system.name"] == "elasticsearch"
+    assert not {"db.system", "db.operation", "db.statement", "db.name"} & set(span.attributes)
+
+
+async def test_database_dup_wins_over_database(
+    instrumented: Any, es: AsyncElasticsearch, node_class: str, span_exporter: Any, monkeypatch: Any
+) -> None:
+    monkeypatch.setenv("OTEL_SEMCONV_STABILITY_OPT_IN", "database,database/dup")
+    instrumented()
+    await es.search(index="movies", query={"match_all": {}})
+    [span] = finished(span_exporter)
+    assert span.attributes["db.system"] == "elasticsearch"
+    assert span.attributes["db.statement"] == span.attributes["db.query.text"]
 
 
 # -- hooks ----------------------------------------------------------------------------------------

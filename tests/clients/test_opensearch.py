@@ -48,6 +48,7 @@ async def test_search_is_one_client_span_with_the_elasticsearch_contract(
     assert span.status.status_code is StatusCode.UNSET
     assert dict(span.attributes) == {
         "db.system.name": "opensearch",
+        "db.system": "opensearch",  # by default, for Elastic APM Server
         "db.operation.name": "search",
         "db.collection.name": "movies",
         "db.query.summary": "search movies",

@@ -1,4 +1,4 @@
-"""Fixtures of the real tier: a real Elasticsearch node and a real Weaviate server.
+"""Fixtures of the real tier: real Elasticsearch, OpenSearch and Weaviate, and Elastic's intake.
 
 Where they come from (see ``tests/real/support.py``): ``ELASTICSEARCH_URL`` / ``WEAVIATE_URL`` +
 ``WEAVIATE_GRPC_PORT`` when set; else ``.real-servers/run/servers.json`` when its servers answer;
@@ -79,6 +79,46 @@ def real_weaviate(real_servers: support.RealServers) -> support.Weaviate:
         _unavailable("weaviate")
     assert real_servers.weaviate is not None
     return real_servers.weaviate
+
+
+@pytest.fixture(scope="session")
+def real_apm_intake(real_servers: support.RealServers) -> support.ApmIntake:
+    if real_servers.apm_intake is None:
+        _unavailable("apm_intake")
+    assert real_servers.apm_intake is not None
+    return real_servers.apm_intake
+
+
+@pytest.fixture
+def apm(real_apm_intake: support.ApmIntake) -> Iterator[Any]:
+    """The real tier's ``apm``: a real agent client sending to Elastic's intake code; ``spans()``
+    returns the span documents APM Server would index (``tests.real.apm_docs.RealApmRecorder``).
+    The fast tier's ``apm`` (the loopback imitation of the intake) is not used here."""
+    from tests.real.apm_docs import RealApmRecorder
+
+    recorder = RealApmRecorder(real_apm_intake.url)
+    try:
+        yield recorder
+    finally:
+        recorder.close()
+
+
+@pytest.fixture(params=["agent", "otlp"])
+def apm_path(request: Any, real_apm_intake: support.ApmIntake) -> Iterator[Any]:
+    """Each way into Elastic in turn, sending to the real intake (``tests/real/apm_docs.py``):
+    the agent with the ``apm`` backend, then the OpenTelemetry SDK's OTLP/HTTP exporter with the
+    ``otel`` backend. ``apm_path.instrument()`` turns ours on for it."""
+    from tests.real.apm_docs import AgentPath, OtlpPath
+
+    path = (
+        AgentPath(real_apm_intake.url)
+        if request.param == "agent"
+        else OtlpPath(real_apm_intake.url)
+    )
+    try:
+        yield path
+    finally:
+        path.close()
 
 
 @pytest.fixture(scope="session")

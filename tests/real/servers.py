@@ -46,6 +46,8 @@ SERVERS: List[Tuple[str, str, str]] = [
     ("elasticsearch8", "tests.real.elasticsearch8_node", "elasticsearch8.pid"),
     ("opensearch", "tests.real.opensearch_node", "opensearch.pid"),
     ("weaviate", "tests.real.weaviate_server", "weaviate.pid"),
+    # Elastic's intake code (apm-data): the documents APM Server would index (apm_intake).
+    ("apm_intake", "tests.real.apm_intake_server", "apm-intake.pid"),
 ]
 
 

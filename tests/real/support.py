@@ -2,12 +2,13 @@
 
 Where the servers come from, in this order (per server):
 
-1. the environment: ``ELASTICSEARCH_URL``; ``WEAVIATE_URL`` + ``WEAVIATE_GRPC_PORT`` (any server you
-   run yourself: Docker, a cluster, ``make real-servers`` in another shell);
+1. the environment: ``ELASTICSEARCH_URL``; ``WEAVIATE_URL`` + ``WEAVIATE_GRPC_PORT``;
+   ``OPENSEARCH_URL``; ``APM_INTAKE_URL`` (any server you run yourself: Docker, a cluster,
+   ``make real-servers`` in another shell; the intake built from ``tests/real/apm_intake``);
 2. ``.real-servers/run/servers.json`` (written by ``python -m tests.real.servers start``), when the
    servers in it answer;
 3. else they are built and started by the session itself, with the modules ``tests.real.servers``
-   knows (``elasticsearch_node``, ``weaviate_server``), in a run directory of the session's own
+   knows (``elasticsearch_node``, ``weaviate_server``, ``apm_intake_server``, ...), in a run directory of the session's own
    (``.real-servers/pytest-<pid>``), and stopped when the session ends.
 
 The Elasticsearch node of 2 and 3 is of the installed client's generation: under
@@ -56,7 +57,7 @@ ES8_TESTS = (
 
 HOW_TO_RUN = (
     "run `make real-servers` (Java 21+ and Go; then `pytest tests/real`), or point the tier at "
-    "your own servers with ELASTICSEARCH_URL and WEAVIATE_URL + WEAVIATE_GRPC_PORT "
+    "your own servers with ELASTICSEARCH_URL, WEAVIATE_URL + WEAVIATE_GRPC_PORT, APM_INTAKE_URL "
     "(see docs/real-servers.md)"
 )
 
@@ -115,10 +116,20 @@ class OpenSearch(Elasticsearch):
 
 
 @dataclass
+class ApmIntake:
+    """Elastic's intake code (apm-data) behind a loopback port: see ``tests/real/apm_docs.py``."""
+
+    url: str
+    version: str  # of apm-data
+    source: str
+
+
+@dataclass
 class RealServers:
     elasticsearch: Optional[Elasticsearch] = None
     weaviate: Optional[Weaviate] = None
     opensearch: Optional[OpenSearch] = None
+    apm_intake: Optional[ApmIntake] = None
     #: why a server could not be had, by name
     problems: Dict[str, str] = field(default_factory=dict)
     #: (module, run dir) of the servers this process started, to stop at the end
@@ -169,7 +180,24 @@ def probe_opensearch(url: str, source: str) -> OpenSearch:
     return OpenSearch(found.url, found.version, source)
 
 
+def probe_apm_intake(url: str, source: str, version: str = "?") -> ApmIntake:
+    url = url.rstrip("/")
+    try:
+        docs = _get_json(url + "/_docs?trace_id=-")
+    except (OSError, ValueError) as exc:
+        raise RuntimeError(f"APM intake at {url} ({source}) does not answer: {exc}") from None
+    if not isinstance(docs, dict) or "docs" not in docs:
+        raise RuntimeError(f"{url} ({source}) is not tests/real/apm_intake (no GET /_docs)")
+    return ApmIntake(url, version, source)
+
+
 def _from_env(servers: RealServers) -> None:
+    intake_url = os.environ.get("APM_INTAKE_URL")
+    if intake_url:
+        try:
+            servers.apm_intake = probe_apm_intake(intake_url, "APM_INTAKE_URL")
+        except RuntimeError as exc:
+            servers.problems["apm_intake"] = str(exc)
     os_url = os.environ.get("OPENSEARCH_URL")
     if os_url:
         try:
@@ -210,6 +238,14 @@ def _from_servers_json(servers: RealServers) -> None:
                 servers.opensearch = probe_opensearch(info["opensearch"], source)
             except RuntimeError:
                 pass
+    if servers.apm_intake is None and "apm_intake" not in servers.problems:
+        if info.get("apm_intake"):
+            try:
+                servers.apm_intake = probe_apm_intake(
+                    info["apm_intake"], source, str(info.get("apm_data_version", "?"))
+                )
+            except RuntimeError:
+                pass
     if servers.weaviate is None and "weaviate" not in servers.problems:
         if info.get("weaviate_http") and info.get("weaviate_grpc_port"):
             try:
@@ -228,7 +264,7 @@ def _start_missing(servers: RealServers) -> None:
 
     modules = {name: module for name, module, _ in orchestrator.SERVERS}
     run = BASE / f"pytest-{os.getpid()}"
-    for name in ("weaviate", "elasticsearch", "opensearch"):
+    for name in ("weaviate", "apm_intake", "elasticsearch", "opensearch"):
         if getattr(servers, name) is not None or name in servers.problems:
             continue
         began = time.monotonic()
@@ -248,6 +284,10 @@ def _start_missing(servers: RealServers) -> None:
         if name == "elasticsearch":
             servers.elasticsearch = Elasticsearch(
                 info[server], str(info.get(f"{server}_version", "?")), "started"
+            )
+        elif name == "apm_intake":
+            servers.apm_intake = ApmIntake(
+                info["apm_intake"], str(info.get("apm_data_version", "?")), "started"
             )
         elif name == "opensearch":
             servers.opensearch = OpenSearch(
@@ -271,7 +311,7 @@ def stop_started(servers: RealServers) -> None:
             print(f"[real tier] stop failed: {exc}", file=sys.stderr)
         if not servers.started and run.name.startswith("pytest-"):
             shutil.rmtree(run, ignore_errors=True)  # the session's own state, logs and data
-    for name in ("elasticsearch", "weaviate", "opensearch"):
+    for name in ("elasticsearch", "weaviate", "opensearch", "apm_intake"):
         server = getattr(servers, name)
         if server is not None and server.source == "started":
             setattr(servers, name, None)
@@ -285,7 +325,7 @@ def acquire(start: bool = True) -> RealServers:
         _start_missing(servers)
         if servers.started:
             atexit.register(stop_started, servers)
-    for name in ("elasticsearch", "weaviate", "opensearch"):
+    for name in ("elasticsearch", "weaviate", "opensearch", "apm_intake"):
         if getattr(servers, name) is None and name not in servers.problems:
             servers.problems[name] = f"no real {name} (auto-start is off: REAL_SERVERS_START=0)"
     return servers

@@ -21,6 +21,7 @@ from elasticsearch import helpers as es_helpers
 from opentelemetry.trace import SpanKind, StatusCode
 
 from tests.real import support
+from tests.support.apm import apm_outcomes
 from tests.support.differential import plain_traced_plain
 from tests.support.telemetry import duration_points, exception_events, finished
 
@@ -556,7 +557,7 @@ async def test_real_error_changes_nothing_the_application_sees(
     )
     [point] = duration_points(metric_reader)
     assert point.attributes["error.type"] == error_type
-    assert [(s["name"], s["outcome"]) for s in run.apm_spans] == [(span.name, "failure")]
+    assert apm_outcomes(run.apm_spans) == [(span.name, "failure")]
 
 
 async def test_a_mapping_conflict_reason_echoes_no_document_value(
@@ -627,7 +628,7 @@ async def test_bulk_item_errors_change_nothing_the_application_sees(
     assert span.attributes["elasticsearch.bulk.failed_items"] == 2
     assert span.attributes["db.operation.batch.size"] == 2
     assert "secret-bulk-value" not in span.status.description
-    assert [(s["name"], s["outcome"]) for s in run.apm_spans] == [("bulk", "failure")]
+    assert apm_outcomes(run.apm_spans) == [("bulk", "failure")]
 
 
 @pytest.mark.parametrize(
@@ -891,22 +892,22 @@ async def test_apm_span_for_a_real_search_has_every_field(
     instrumented(backends=["apm"])
     with apm.transaction():
         await es.search(index=index, query={"match": {"title": "matrix"}}, size=3)
-    [span] = await apm.spans()
+    [doc] = await apm.spans()  # the document APM Server would index
+    span = doc["span"]
     assert (span["name"], span["type"], span["subtype"], span["action"]) == (
         f"search {index}",
         "db",
         "elasticsearch",
         "query",
     )
-    assert span["outcome"] == "success"
-    context = span["context"]
-    assert context["db"]["type"] == "elasticsearch"
-    assert context["db"]["statement"] == '{"query":{"match":{"title":"?"}},"size":"?"}'
-    assert context["destination"]["address"] == real_es.host
-    assert context["destination"]["port"] == real_es.port
-    assert context["destination"]["service"]["resource"] == "elasticsearch"
-    assert context["service"]["target"]["type"] == "elasticsearch"
-    assert context["http"]["status_code"] == 200
+    assert doc["event"]["outcome"] == "success"
+    assert span["db"]["type"] == "elasticsearch"
+    assert span["db"]["statement"] == '{"query":{"match":{"title":"?"}},"size":"?"}'
+    assert doc["destination"]["address"] == real_es.host
+    assert doc["destination"]["port"] == real_es.port
+    assert span["destination"]["service"]["resource"] == "elasticsearch"
+    assert doc["service"]["target"]["type"] == "elasticsearch"
+    assert doc["http"]["response"]["status_code"] == 200
 
 
 async def test_apm_and_otel_together_one_span_each_per_call(
@@ -920,8 +921,8 @@ async def test_apm_and_otel_together_one_span_each_per_call(
         await es_helpers.async_bulk(es, _docs(index, 3))
     apm_spans = await apm.spans()
     otel = finished(span_exporter)
-    assert sorted(s["name"] for s in apm_spans) == sorted(s.name for s in otel)
-    outcomes = {s["name"]: s["outcome"] for s in apm_spans}
+    assert [name for name, _ in apm_outcomes(apm_spans)] == sorted(s.name for s in otel)
+    outcomes = dict(apm_outcomes(apm_spans))
     assert outcomes[f"index {index}"] == "success"
     assert outcomes[f"get {index}"] == "failure"
     assert outcomes["helpers.async_bulk"] == "success"

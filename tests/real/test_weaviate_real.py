@@ -29,6 +29,7 @@ from weaviate.exceptions import UnexpectedStatusCodeError, WeaviateQueryError
 
 from tests.real import support
 from tests.real.support import weaviate_client_for
+from tests.support.apm import apm_outcomes
 from tests.support.differential import plain_traced_plain
 from tests.support.telemetry import (
     duration_points,
@@ -507,7 +508,7 @@ async def test_unknown_collection_over_grpc_changes_nothing_the_application_sees
     assert span.attributes["server.port"] == real_weaviate.grpc_port
     [point] = duration_points(metric_reader)
     assert point.attributes["error.type"] == "UNKNOWN"
-    assert [(s["name"], s["outcome"]) for s in run.apm_spans] == [(span.name, "failure")]
+    assert apm_outcomes(run.apm_spans) == [(span.name, "failure")]
 
 
 async def test_near_text_without_a_vectorizer_is_a_real_grpc_error(
@@ -560,7 +561,7 @@ async def test_invalid_property_value_is_a_422_whose_reason_echoes_no_value(
         "UnexpectedStatusCodeError",
     )
     assert "secret-int" not in span.to_json()
-    assert [(s["name"], s["outcome"]) for s in run.apm_spans] == [(span.name, "failure")]
+    assert apm_outcomes(run.apm_spans) == [(span.name, "failure")]
 
 
 async def test_insert_many_with_a_real_invalid_object_is_a_batch_error(
@@ -595,7 +596,7 @@ async def test_insert_many_with_a_real_invalid_object_is_a_batch_error(
     )
     assert "secret-many" not in span.to_json()
     assert not exception_events(span)
-    assert [(s["name"], s["outcome"]) for s in run.apm_spans] == [(span.name, "failure")]
+    assert apm_outcomes(run.apm_spans) == [(span.name, "failure")]
 
 
 REST_ERRORS = [
@@ -780,21 +781,21 @@ async def test_apm_spans_carry_tenant_and_consistency_level(
     instrumented(backends=["apm"])
     with apm.transaction():
         await alpha.query.fetch_objects()
-    [span] = await apm.spans()
+    [doc] = await apm.spans()  # the document APM Server would index
+    span = doc["span"]
     assert (span["name"], span["type"], span["subtype"], span["action"]) == (
         f"fetch_objects {docs.name}",
         "db",
         "weaviate",
         "query",
     )
-    assert span["outcome"] == "success"
-    context = span["context"]
-    assert context["tags"] == {"weaviate_tenant": "alpha", "weaviate_consistency_level": "QUORUM"}
-    assert context["db"] == {"type": "weaviate"}  # no query text unless capture_query="raw"
-    assert context["destination"]["address"] == real_weaviate.host
-    assert context["destination"]["port"] == real_weaviate.grpc_port
-    assert context["destination"]["service"]["resource"] == "weaviate"
-    assert context["service"]["target"]["type"] == "weaviate"
+    assert doc["event"]["outcome"] == "success"
+    assert doc["labels"] == {"weaviate_tenant": "alpha", "weaviate_consistency_level": "QUORUM"}
+    assert span["db"] == {"type": "weaviate"}  # no query text unless capture_query="raw"
+    assert doc["destination"]["address"] == real_weaviate.host
+    assert doc["destination"]["port"] == real_weaviate.grpc_port
+    assert span["destination"]["service"]["resource"] == "weaviate"
+    assert doc["service"]["target"]["type"] == "weaviate"
 
 
 async def test_apm_and_otel_give_one_span_each_per_call(
@@ -807,14 +808,16 @@ async def test_apm_and_otel_give_one_span_each_per_call(
         with pytest.raises(WeaviateQueryError):
             await movies.query.near_text("no vectorizer")
     apm_spans = await apm.spans()
-    assert sorted((s["name"], s["outcome"]) for s in apm_spans) == sorted(
+    assert apm_outcomes(apm_spans) == sorted(
         [
             (f"near_vector {movies.name}", "success"),
             (f"insert {movies.name}", "success"),
             (f"near_text {movies.name}", "failure"),
         ]
     )
-    assert sorted(s.name for s in finished(span_exporter)) == sorted(s["name"] for s in apm_spans)
+    assert sorted(s.name for s in finished(span_exporter)) == [
+        n for n, _ in apm_outcomes(apm_spans)
+    ]
 
 
 def test_sync_client_gives_no_spans(

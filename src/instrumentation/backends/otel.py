@@ -162,8 +162,11 @@ class OpenTelemetryBackend:
             }
             if op.collection:
                 attributes[A.DB_COLLECTION_NAME] = op.collection
-            if self.settings.semconv_dup:
+            # Semantic-convention migration (docs/attributes.md): db.system by default, for
+            # Elastic APM Server's dependency; all the old names with database/dup.
+            if self.settings.semconv_db_system:
                 attributes[A.OLD_DB_SYSTEM] = op.system
+            if self.settings.semconv_dup:
                 attributes[A.OLD_DB_OPERATION] = op.name
             cached = (summary, attributes)
             if len(self._names) < _CACHE_LIMIT:
