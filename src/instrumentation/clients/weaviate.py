@@ -412,10 +412,15 @@ _USAGE: Dict[str, Tuple[Tuple[Tuple[str, ...], str, str], ...]] = {
 
 
 def _present(message: Any, path: str) -> Optional[Any]:
-    """``message.a.b`` when every field on the way is set (proto3 ``optional``), else None."""
+    """``message.a.b`` when every field on the way is set, else None. A scalar without presence
+    (Anthropic's counts) is read as it is: its message being there says it was returned."""
     for field in path.split("."):
-        if not _has(message, field):
-            return None
+        try:
+            if not message.HasField(field):
+                return None
+        except ValueError:  # no presence (or not a field of this protocol version)
+            if field not in message.DESCRIPTOR.fields_by_name:
+                return None
         message = getattr(message, field)
     return message
 
