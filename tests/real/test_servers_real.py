@@ -10,8 +10,6 @@ from __future__ import annotations
 import os
 import pathlib
 import shutil
-from typing import Any
-
 import pytest
 
 from tests.real import _distribution, opensearch_node, support
@@ -19,9 +17,7 @@ from tests.real import _distribution, opensearch_node, support
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the node drops to nobody only when run as root")
 @pytest.mark.timeout(400)
-def test_opensearch_starts_from_a_checkout_only_root_can_enter(
-    real_servers: Any, tmp_path: pathlib.Path
-) -> None:
+def test_opensearch_starts_from_a_checkout_only_root_can_enter(tmp_path: pathlib.Path) -> None:
     opensearch_node.build(support.CACHE)  # at once when built (the tier's servers were)
     built = opensearch_node.home(support.CACHE)
     checkout = tmp_path / "checkout"  # pytest's own tmp_path is 0700 already; make sure
