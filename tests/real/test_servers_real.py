@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import pathlib
 import shutil
+
 import pytest
 
 from tests.real import _distribution, opensearch_node, support
