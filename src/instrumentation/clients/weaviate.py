@@ -521,17 +521,20 @@ def read_generative(op: Record, request: Any, response: Any) -> None:
 
 
 def read_search_response(op: Record, response: Any, detailed: bool) -> None:
-    """A search's answer; a ``generate.*`` one's GenAI reading too (the metric needs its tokens
-    whether or not the span records, so it is read either way, on these calls only)."""
-    read_grpc_response(op, response, detailed)
-    if op.name.startswith("generate."):
+    """A search's answer (``read_grpc_response`` for a search), and a ``generate.*`` one's GenAI
+    reading: its tokens are read whether or not the span records (the token metric counts every
+    call), on these calls only."""
+    op.status_code = "OK"
+    if detailed:  # the rows are span details; the metric needs none of them
+        _read_rows(op, response)
+    if op.name[0] == "g":  # of the search names (_search_name), only generate.* starts so
         read_generative(op, op.body, response)
 
 
 def read_search_error(op: Record, exc: BaseException, detailed: bool) -> None:
     """A failed search; a failed ``generate.*`` still names the provider and model it asked for."""
     read_error(op, exc, detailed)
-    if op.name.startswith("generate."):
+    if op.name[0] == "g":
         read_generative(op, op.body, None)
 
 
