@@ -52,7 +52,7 @@ STOP_TIMEOUT_S = 20.0
 
 _HOST = "127.0.0.1"
 #: Compiled into the server; ENABLE_MODULES selects them.
-MODULES = ("backup-filesystem", "text2vec-cohere", "generative-cohere")
+MODULES = ("backup-filesystem", "text2vec-cohere", "generative-cohere", "generative-dummy")
 # Popen objects of the servers this process started: stop() reaps them; the ones still
 # running when this process exits (the server outlives `servers.py start`) are dropped
 # quietly: `import weaviate` turns ResourceWarning on ("subprocess N is still running").
