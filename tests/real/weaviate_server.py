@@ -9,8 +9,10 @@ compiled with ``go install`` at the version pinned in ``WEAVIATE_VERSION`` (see
     info = start(cache, run)
     stop(run)
 
-The server runs with ``backup-filesystem`` and the Cohere modules
-``text2vec-cohere`` and ``generative-cohere`` (``MODULES``). These call Cohere only for a
+The server runs with ``backup-filesystem``, ``generative-dummy`` (it answers without any
+network) and the Cohere modules ``text2vec-cohere`` and ``generative-cohere`` (``MODULES``).
+With generative modules on, a collection needs one of its own to generate (Weaviate 1.39 takes a
+lone one as everybody's default, and refuses to choose among several). The Cohere ones call Cohere only for a
 collection configured with them, and only where a request names the API key
 (``X-Cohere-Api-Key``; the server has none of its own): the tests point them at a loopback
 Cohere-compatible endpoint (``tests/servers/cohere.py``) with the ``X-Cohere-Baseurl`` header.
