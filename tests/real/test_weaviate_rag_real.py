@@ -147,6 +147,7 @@ async def test_the_rag_call_s_provider_model_and_tokens(
     instrumented: Any,
     span_exporter: Any,
     metric_reader: Any,
+    apm: Any,
 ) -> None:
     run, chats = await rag(
         real_weaviate,
@@ -159,6 +160,7 @@ async def test_the_rag_call_s_provider_model_and_tokens(
             single_prompt=GenerativeParameters.single_prompt(PROMPT, metadata=True),
             generative_provider=GenerativeConfig.cohere(model=MODEL),
         ),
+        apm=apm,
     )
     response = run.traced.value
     assert len(response.objects) == len(chats) == 2  # one generation per object
@@ -183,6 +185,15 @@ async def test_the_rag_call_s_provider_model_and_tokens(
     exported = exported_text(span)
     for text in ["Sum up", "in one line", "Loopback Cohere read", API_KEY]:
         assert text not in exported
+    # Elastic APM: the same, as labels (numeric ones for the counts, so Kibana can chart them)
+    [apm_span] = run.apm_spans
+    assert apm_span["name"] == span.name and apm_span["outcome"] == "success"
+    assert apm_span["context"]["tags"] == {
+        "gen_ai_provider_name": "cohere",
+        "gen_ai_request_model": MODEL,
+        "gen_ai_usage_input_tokens": tokens_in,
+        "gen_ai_usage_output_tokens": tokens_out,
+    }
 
 
 async def test_a_grouped_task_s_tokens(
