@@ -1,10 +1,12 @@
-"""The picture of docs/performance.md: instructions a call adds over the uninstrumented call.
+"""The picture and the tables of docs/performance.md: instructions a call adds over the
+uninstrumented call.
 
 Reads one or more ``benchmarks.callgrind`` JSON results (a later file's configurations replace an
 earlier one's: peers and floors from a full run, ours from a run of ours alone) and draws, per
-client and operation, what each configuration adds to the uninstrumented call::
+client and operation, what each configuration adds to the uninstrumented call; ``--md`` also
+writes the tables::
 
-    .venv/bin/python -m benchmarks.callgrind_plot FULL.json [OURS.json ...] --out docs/img/callgrind.png
+    .venv/bin/python -m benchmarks.callgrind_plot FULL.json --out docs/img/callgrind.png --md T.md
 """
 
 from __future__ import annotations
@@ -82,12 +84,73 @@ def plot(paths: Sequence[Path], out: Path) -> None:
     plt.close(fig)
 
 
+#: The tables' columns: (heading, our configuration, the peers' and floors' beside it).
+COLUMNS: Tuple[Tuple[str, str, Tuple[Tuple[str, str], ...]], ...] = (
+    (
+        "no SDK",
+        "ours-otel-no-sdk",
+        (("elasticsearch-py, no SDK", "es-default"), ("wrapt at our patch points", "floor-wrapt")),
+    ),
+    (
+        "sampled out",
+        "ours-otel-sampled-out",
+        (("elasticsearch-py", "es-sampled-out"), ("SDK floor", "floor-sampled-out")),
+    ),
+    (
+        "sampled out, no MeterProvider",
+        "ours-otel-sampled-out-no-meter",
+        (("SDK floor", "floor-sampled-out-no-meter"),),
+    ),
+    ("recording", "ours-otel", (("SDK floor", "floor-recording"),)),
+    (
+        "recording, no MeterProvider",
+        "ours-otel-no-meter",
+        (("elasticsearch-py", "es-recording"), ("SDK floor: the span alone", "floor-span")),
+    ),
+    (
+        "Elastic APM",
+        "ours-apm",
+        (("the agent's own spans", "apm-agent"), ("agent transactions alone", "apm-transactions")),
+    ),
+)
+
+
+def tables(paths: Sequence[Path]) -> str:
+    """Per client and operation: what ours and the peers and floors add to the uninstrumented call."""
+    data = merged(paths)
+    lines: List[str] = []
+    for client, runs in data.items():
+        for op in sorted(runs.get("baseline", {})):
+            base = runs["baseline"][op]
+            lines += [
+                f"### {client} `{op}` (uninstrumented: {base:,.0f} instructions a call)",
+                "",
+                "| configuration | ours | beside it |",
+                "|---|---:|---|",
+            ]
+            for heading, ours, others in COLUMNS:
+                value = added(runs, ours, op)
+                if value is None:
+                    continue
+                beside = [
+                    f"{label} {found:+,.0f}"
+                    for label, name in others
+                    if (found := added(runs, name, op)) is not None
+                ]
+                lines.append(f"| {heading} | {value:+,.0f} | {'; '.join(beside) or '—'} |")
+            lines.append("")
+    return "\n".join(lines)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("results", nargs="+", type=Path)
     parser.add_argument("--out", type=Path, default=Path("docs/img/callgrind.png"))
+    parser.add_argument("--md", type=Path, default=None, help="also write the tables here")
     args: Any = parser.parse_args(argv)
     plot(args.results, args.out)
+    if args.md is not None:
+        args.md.write_text(tables(args.results) + "\n")
 
 
 if __name__ == "__main__":

@@ -34,6 +34,19 @@ WEAVIATE_TENANT = "weaviate.tenant"
 WEAVIATE_CONSISTENCY_LEVEL = "weaviate.consistency.level"
 WEAVIATE_BATCH_FAILED_OBJECTS = "weaviate.batch.failed_objects"
 
+# GenAI conventions (development status; not in every semconv package we accept, so written here):
+# the generation of a Weaviate ``generate.*`` call.
+GEN_AI_PROVIDER_NAME = "gen_ai.provider.name"
+GEN_AI_REQUEST_MODEL = "gen_ai.request.model"
+GEN_AI_USAGE_INPUT_TOKENS = "gen_ai.usage.input_tokens"
+GEN_AI_USAGE_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
+GEN_AI_TOKEN_TYPE = "gen_ai.token.type"
+GEN_AI_CLIENT_TOKEN_USAGE = "gen_ai.client.token.usage"
+#: The conventions' advisory bucket boundaries for ``gen_ai.client.token.usage``.
+TOKEN_BUCKETS = (
+    1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864
+)  # fmt: skip
+
 __all__ = [
     "DB_CLIENT_OPERATION_DURATION",
     "DB_COLLECTION_NAME",
@@ -50,6 +63,12 @@ __all__ = [
     "ELASTICSEARCH_BULK_FAILED_ITEMS",
     "ELASTICSEARCH_NODE_NAME",
     "ERROR_TYPE",
+    "GEN_AI_CLIENT_TOKEN_USAGE",
+    "GEN_AI_PROVIDER_NAME",
+    "GEN_AI_REQUEST_MODEL",
+    "GEN_AI_TOKEN_TYPE",
+    "GEN_AI_USAGE_INPUT_TOKENS",
+    "GEN_AI_USAGE_OUTPUT_TOKENS",
     "HTTP_REQUEST_METHOD",
     "OLD_DB_NAME",
     "OLD_DB_OPERATION",
@@ -57,6 +76,7 @@ __all__ = [
     "OLD_DB_SYSTEM",
     "SERVER_ADDRESS",
     "SERVER_PORT",
+    "TOKEN_BUCKETS",
     "URL_FULL",
     "WEAVIATE_BATCH_FAILED_OBJECTS",
     "WEAVIATE_CONSISTENCY_LEVEL",

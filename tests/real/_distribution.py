@@ -4,6 +4,12 @@ This is shared by ``elasticsearch_node`` and ``opensearch_node``. Both servers p
 distribution their own REST tests run against as ``*.distribution.integ-test-zip``, a zip with
 the real launcher script. Each ``tests/real/<name>/pom.xml`` unpacks it into
 ``cache/<name>/dist/``. The node runs from there with its state under ``run/<name>/``.
+
+Both servers refuse to run as root; as root the node runs as ``nobody``, which must be able to
+enter every directory down to the distribution and the state. A checkout in a directory only its
+owner can enter (``mktemp -d``, a container's ``/root``) is out of its reach: there the node runs
+from hard links of the distribution, with its state, under the system's temporary directory
+(``_where``).
 """
 
 from __future__ import annotations
@@ -14,7 +20,9 @@ import os
 import pathlib
 import shutil
 import signal
+import stat
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -185,6 +193,91 @@ def _settings(dist: Distribution, state: pathlib.Path, port: Optional[int]) -> L
     return args
 
 
+def _reachable(path: pathlib.Path, uid: int = UNPRIVILEGED, gid: int = UNPRIVILEGED) -> bool:
+    """Whether ``uid`` can walk down to ``path``: every directory on the way lets it search."""
+    for directory in [*reversed(path.parents), path]:
+        try:
+            st = directory.stat()
+        except OSError:
+            return False
+        if st.st_uid == uid:
+            allowed = st.st_mode & stat.S_IXUSR
+        elif st.st_gid == gid:
+            allowed = st.st_mode & stat.S_IXGRP
+        else:
+            allowed = st.st_mode & stat.S_IXOTH
+        if not allowed:
+            return False
+    return True
+
+
+def _shared_base(run: pathlib.Path) -> pathlib.Path:
+    """Where a node run as the unprivileged user keeps what it must read and write, when the
+    checkout is in a directory that user cannot enter (``mktemp -d``, a container's ``/root``):
+    under the system's temporary directory, one per ``run`` directory, owned by root, 0755."""
+    key = hashlib.sha256(str(run).encode()).hexdigest()[:12]
+    base = pathlib.Path(tempfile.gettempdir()).resolve() / f"real-servers-{key}"
+    try:
+        base.mkdir(mode=0o755)
+    except FileExistsError:
+        pass
+    st = os.lstat(base)  # never follow a link someone else left at that name
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+        raise RuntimeError(f"{base} is not a directory of ours; remove it")
+    os.chmod(base, 0o755)
+    return base
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)  # same file system: no copy, the cache's files themselves
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def _runtime_home(home: pathlib.Path, base: pathlib.Path, name: str) -> pathlib.Path:
+    """The distribution where the unprivileged user can read it: hard links (else copies) of
+    ``home`` under ``base``, remade when the build stamp beside ``home`` changes."""
+    target = base / name / "dist" / home.name
+    stamp_file = home.parent.parent / "build.stamp"
+    stamp = stamp_file.read_text() if stamp_file.exists() else ""
+    mirrored = target.parent / "mirror.stamp"
+    if target.exists() and mirrored.exists() and mirrored.read_text() == stamp:
+        return target
+    if target.parent.exists():
+        shutil.rmtree(target.parent)
+    target.parent.mkdir(parents=True, mode=0o755)
+    os.chmod(target.parent.parent, 0o755)
+    shutil.copytree(home, target, symlinks=True, copy_function=_link_or_copy)
+    mirrored.write_text(stamp)
+    return target
+
+
+def _where(
+    dist: Distribution, home: pathlib.Path, run: pathlib.Path, as_root: bool
+) -> Tuple[pathlib.Path, pathlib.Path]:
+    """The home the node runs from and its state directory.
+
+    As root the node runs as the unprivileged user, which must be able to reach both. When the
+    checkout is in a directory it cannot enter, both move under ``_shared_base(run)``. The state
+    directory is written to ``run/<name>.state``, so ``stop`` finds the node by it.
+    """
+    state = run / dist.name
+    if as_root and not (_reachable(home) and _reachable(run)):
+        base = _shared_base(run)
+        home = _runtime_home(home, base, dist.name)
+        state = base / dist.name / "state"
+    (run / f"{dist.name}.state").write_text(f"{state}\n")
+    return home, state
+
+
+def _state_dir(dist: Distribution, run: pathlib.Path) -> pathlib.Path:
+    try:
+        return pathlib.Path((run / f"{dist.name}.state").read_text().strip())
+    except OSError:
+        return run / dist.name
+
+
 def _prepare_state(home: pathlib.Path, state: pathlib.Path, as_root: bool) -> None:
     """A fresh config copy, data, logs and tmp dir; owned by the unprivileged user when root."""
     if state.exists():
@@ -215,7 +308,8 @@ def start(
 ) -> Dict[str, Any]:
     """Start the node in the background and return its URL and version once it answers.
 
-    State (config copy, data, logs, tmp) is recreated under ``run/<name>/``. The node's
+    State (config copy, data, logs, tmp) is recreated under ``run/<name>/`` (as root, when the
+    unprivileged user cannot reach the checkout: under ``_shared_base``, see ``_where``). The node's
     stdout and stderr go to ``run/<name>.log`` and its pid (= process group id) to
     ``run/<name>.pid``. With ``port`` 0 or None, the node picks a free HTTP port.
     """
@@ -225,8 +319,8 @@ def start(
         raise RuntimeError(f"{home} is missing: run build() first")
     run.mkdir(parents=True, exist_ok=True)
     stop(dist, run)
-    state = run / dist.name
     as_root = os.geteuid() == 0
+    home, state = _where(dist, home, run, as_root)
     _prepare_state(home, state, as_root)
     log = run / f"{dist.name}.log"
     pid_file = run / f"{dist.name}.pid"
@@ -318,7 +412,7 @@ def _group_members(pgid: int) -> List[int]:
 
 def _is_ours(dist: Distribution, pgid: int, run: pathlib.Path) -> bool:
     """Some member's command line or environment names this run's state directory."""
-    marker = str(pathlib.Path(run).resolve() / dist.name).encode()
+    marker = str(_state_dir(dist, pathlib.Path(run).resolve())).encode()
     for pid in _group_members(pgid):
         for part in ("cmdline", "environ"):
             try:

@@ -5,8 +5,9 @@
 State lives under ``.real-servers/`` in the repository root: ``cache/`` (artifacts, builds) and
 ``run/`` (pid files, logs, data). ``start`` builds what is missing, starts every server (reusing one
 that is still running and answering), prints ONE JSON line merging their dicts and writes it to
-``.real-servers/run/servers.json``. A server that fails to build or start is reported on stderr;
-with ``REAL_SERVERS_REQUIRED=1`` that makes ``start``/``build`` exit non-zero. ``stop`` stops
+``.real-servers/run/servers.json``. A server that fails to build or start is reported on stderr
+with its reason, the line names the servers that did start, and ``start``/``build`` then end with
+``[real-servers] not started: NAME, ...`` and exit 1. ``stop`` stops
 exactly the servers whose pid files are in ``run/``. ``--only`` limits any of the three to the named
 servers (``--only elasticsearch8``) and leaves the others, and their entries in ``servers.json``,
 alone.
@@ -55,7 +56,11 @@ def _err(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _modules(only: Optional[List[str]] = None) -> List[Tuple[str, ModuleType, str]]:
+def _modules(
+    only: Optional[List[str]] = None, failed: Optional[List[str]] = None
+) -> List[Tuple[str, ModuleType, str]]:
+    """The server modules asked for; one that cannot be imported is reported (and added to
+    ``failed``), one not written at all is skipped silently."""
     found = []
     for name, module_name, pid_file in SERVERS:
         if only is not None and name not in only:
@@ -66,9 +71,13 @@ def _modules(only: Optional[List[str]] = None) -> List[Tuple[str, ModuleType, st
             if exc.name == module_name:
                 continue  # not written (yet): skipped silently
             _err(f"[real-servers] {name}: import failed: {exc!r}")
+            if failed is not None:
+                failed.append(name)
             continue
         except Exception as exc:
             _err(f"[real-servers] {name}: import failed: {exc!r}")
+            if failed is not None:
+                failed.append(name)
             continue
         found.append((name, module, pid_file))
     return found
@@ -116,10 +125,6 @@ def _save_state(state: Dict[str, Dict[str, Any]]) -> None:
     STATE.write_text(json.dumps(state, indent=1, sort_keys=True) + "\n")
 
 
-def _required() -> bool:
-    return os.environ.get("REAL_SERVERS_REQUIRED") == "1"
-
-
 def _write_servers_json(state: Dict[str, Dict[str, Any]], names: Set[str]) -> str:
     """Merge the dicts of ``state`` for ``names``, in the fixed order of SERVERS, into
     ``servers.json`` (removed when none is left)."""
@@ -135,19 +140,27 @@ def _write_servers_json(state: Dict[str, Dict[str, Any]], names: Set[str]) -> st
     return line
 
 
+def _outcome(failed: List[str], what: str) -> int:
+    """Exit status: 1, with one closing line naming them, when a server asked for failed."""
+    if not failed:
+        return 0
+    _err(f"[real-servers] {what}: {', '.join(failed)} (see the lines above)")
+    return 1
+
+
 def build(only: Optional[List[str]] = None) -> int:
-    failed = 0
+    failed: List[str] = []
     CACHE.mkdir(parents=True, exist_ok=True)
-    for name, module, _ in _modules(only):
+    for name, module, _ in _modules(only, failed):
         began = time.monotonic()
         try:
             module.build(CACHE)
         except Exception as exc:
-            failed += 1
+            failed.append(name)
             _err(f"[real-servers] {name}: build failed: {exc}")
             continue
         _err(f"[real-servers] {name}: built ({time.monotonic() - began:.1f}s)")
-    return 1 if failed and _required() else 0
+    return _outcome(failed, "not built")
 
 
 def _start_one(name: str, module: ModuleType) -> Dict[str, Any]:
@@ -161,9 +174,9 @@ def start(only: Optional[List[str]] = None) -> int:
     CACHE.mkdir(parents=True, exist_ok=True)
     RUN.mkdir(parents=True, exist_ok=True)
     state = _load_state()
-    modules = _modules(only)
+    failed: List[str] = []
+    modules = _modules(only, failed)
     to_start = []
-    failed = 0
     for name, module, pid_file in modules:
         saved = state.get(name)
         if saved and _pid_alive(RUN / pid_file) and _answers(saved):
@@ -174,7 +187,7 @@ def start(only: Optional[List[str]] = None) -> int:
         try:
             module.build(CACHE)  # one at a time: Maven and Go builds each want the 2 cores
         except Exception as exc:
-            failed += 1
+            failed.append(name)
             _err(f"[real-servers] {name}: build failed: {exc}")
             continue
         if time.monotonic() - began > 1:
@@ -187,7 +200,7 @@ def start(only: Optional[List[str]] = None) -> int:
             try:
                 state[name] = future.result()
             except Exception as exc:
-                failed += 1
+                failed.append(name)
                 _err(f"[real-servers] {name}: failed: {exc}")
                 if os.environ.get("REAL_SERVERS_DEBUG") == "1":
                     traceback.print_exception(type(exc), exc, exc.__traceback__)
@@ -197,7 +210,7 @@ def start(only: Optional[List[str]] = None) -> int:
     _save_state(state)
     line = _write_servers_json(state, names)
     print(line, flush=True)
-    return 1 if failed and _required() else 0
+    return _outcome(failed, "not started")
 
 
 def stop(only: Optional[List[str]] = None) -> int:

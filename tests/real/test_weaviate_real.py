@@ -68,7 +68,12 @@ def names(exporter: Any) -> List[str]:
 
 async def create_movies(client: Any, name: str) -> Any:
     collection = await client.collections.create(
-        name, properties=PROPS, vector_config=wvc.config.Configure.Vectors.self_provided()
+        name,
+        properties=PROPS,
+        vector_config=wvc.config.Configure.Vectors.self_provided(),
+        # The server's generative-dummy module (no network) answers the generate.* calls: with
+        # generative modules on, a collection without one of its own cannot generate.
+        generative_config=wvc.config.Configure.Generative.custom("generative-dummy"),
     )
     result = await collection.data.insert_many(OBJECTS)
     assert not result.has_errors, result.errors

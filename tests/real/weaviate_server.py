@@ -9,8 +9,14 @@ compiled with ``go install`` at the version pinned in ``WEAVIATE_VERSION`` (see
     info = start(cache, run)
     stop(run)
 
-The server runs with no vectorizer, generative or reranker module: only
-``backup-filesystem`` is enabled (it needs no network). Its REST, gossip and
+The server runs with ``backup-filesystem``, ``generative-dummy`` (it answers without any
+network) and the Cohere modules ``text2vec-cohere`` and ``generative-cohere`` (``MODULES``).
+With generative modules on, a collection needs one of its own to generate (Weaviate 1.39 takes a
+lone one as everybody's default, and refuses to choose among several). The Cohere ones call Cohere only for a
+collection configured with them, and only where a request names the API key
+(``X-Cohere-Api-Key``; the server has none of its own): the tests point them at a loopback
+Cohere-compatible endpoint (``tests/servers/cohere.py``) with the ``X-Cohere-Baseurl`` header.
+The other API-based modules stay off. Its REST, gossip and
 raft listeners are bound to 127.0.0.1; Weaviate hard-codes ``":%d"`` for its
 client gRPC port and its cluster data port, so those two listen on all
 interfaces (on random free ports). Telemetry, the Go profiling listener and the
@@ -47,6 +53,8 @@ POLL_INTERVAL_S = 0.25
 STOP_TIMEOUT_S = 20.0
 
 _HOST = "127.0.0.1"
+#: Compiled into the server; ENABLE_MODULES selects them.
+MODULES = ("backup-filesystem", "text2vec-cohere", "generative-cohere", "generative-dummy")
 # Popen objects of the servers this process started: stop() reaps them; the ones still
 # running when this process exits (the server outlives `servers.py start`) are dropped
 # quietly: `import weaviate` turns ResourceWarning on ("subprocess N is still running").
@@ -175,9 +183,10 @@ def _server_env(run: pathlib.Path, ports: Dict[str, int]) -> Dict[str, str]:
             "QUERY_DEFAULTS_LIMIT": "25",
             "AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED": "true",
             "DEFAULT_VECTORIZER_MODULE": "none",
-            "ENABLE_MODULES": "backup-filesystem",
+            "ENABLE_MODULES": ",".join(MODULES),
             "BACKUP_FILESYSTEM_PATH": str(run / "weaviate-backups"),
-            # Without this every API-based vectorizer/generative/reranker module is on.
+            # Without this every API-based vectorizer/generative/reranker module is on (not
+            # only the ones in ENABLE_MODULES).
             "API_BASED_MODULES_DISABLED": "true",
             "DISABLE_TELEMETRY": "true",
             # Else a debug/pprof listener on :6060, all interfaces.

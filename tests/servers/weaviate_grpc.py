@@ -246,6 +246,51 @@ def _fill_prompt(prompt: str, obj: StoredObject) -> str:
     return re.sub(r"\{(\w+)\}", sub, prompt)
 
 
+#: Providers whose usage Weaviate's gRPC replier returns as ``usage.prompt_tokens`` /
+#: ``completion_tokens`` / ``total_tokens`` (adapters/handlers/grpc/v1/generative/replier.go).
+_OPENAI_LIKE = (
+    "openai", "mistral", "databricks", "friendliai", "nvidia", "xai", "deepseek", "digitalocean",
+    "meta",
+)  # fmt: skip
+
+
+def _generation_metadata(
+    queries: Any, prompt: str, text: str
+) -> Optional[generative_pb2.GenerativeMetadata]:
+    """What a real server returns for one generation by a dynamic provider asked with
+    ``metadata=True``: the provider's usage message, counting words as tokens; ``None`` without a
+    dynamic provider or without ``metadata``. Providers the replier has no usage for (anyscale,
+    aws, dummy, ollama) answer an empty message of their kind."""
+    query = queries[0] if len(queries) else None
+    if query is None or not query.return_metadata or not query.WhichOneof("kind"):
+        return None
+    kind = query.WhichOneof("kind")
+    tokens_in, tokens_out = len(prompt.split()), len(text.split())
+    metadata = generative_pb2.GenerativeMetadata()
+    if kind == "anthropic":
+        metadata.anthropic.usage.input_tokens = tokens_in
+        metadata.anthropic.usage.output_tokens = tokens_out
+    elif kind == "cohere":  # Cohere counts in floats, billed beside seen
+        metadata.cohere.tokens.input_tokens = float(tokens_in)
+        metadata.cohere.tokens.output_tokens = float(tokens_out)
+        metadata.cohere.billed_units.input_tokens = float(tokens_in)
+        metadata.cohere.billed_units.output_tokens = float(tokens_out)
+    elif kind == "google":
+        metadata.google.usage_metadata.prompt_token_count = tokens_in
+        metadata.google.usage_metadata.candidates_token_count = tokens_out
+        metadata.google.usage_metadata.total_token_count = tokens_in + tokens_out
+    elif kind in _OPENAI_LIKE:
+        usage = getattr(metadata, kind).usage
+        usage.prompt_tokens = tokens_in
+        usage.completion_tokens = tokens_out
+        usage.total_tokens = tokens_in + tokens_out
+    elif kind in ("anyscale", "aws", "dummy", "ollama"):
+        getattr(metadata, kind).SetInParent()
+    else:
+        return None
+    return metadata
+
+
 # --------------------------------------------------------------------------------------------
 # the servicer
 # --------------------------------------------------------------------------------------------
@@ -334,9 +379,18 @@ class WeaviateServicer(weaviate_pb2_grpc.WeaviateServicer):
             if task:
                 text = f"Stand-in generated text for: {task} ({len(page)} objects)"
                 reply.generative_grouped_result = text
-                reply.generative_grouped_results.values.append(
-                    generative_pb2.GenerativeReply(result=text)
-                )
+                grouped = generative_pb2.GenerativeReply(result=text)
+                queries = gen.grouped.queries if gen.HasField("grouped") else ()
+                metadata = _generation_metadata(queries, task, text)
+                if metadata is not None and page and gen.HasField("single"):
+                    # Weaviate 1.39: with a single prompt too, the grouped answer's metadata is
+                    # the first object's usage (its own generation overwrote the task's).
+                    filled = _fill_prompt(gen.single.prompt, page[0])
+                    text_0 = f"Stand-in generated text for: {filled}"
+                    metadata = _generation_metadata(queries, filled, text_0)
+                if metadata is not None:
+                    grouped.metadata.CopyFrom(metadata)
+                reply.generative_grouped_results.values.append(grouped)
         reply.took = time.perf_counter() - started
         return reply
 
@@ -367,8 +421,14 @@ class WeaviateServicer(weaviate_pb2_grpc.WeaviateServicer):
             gen = request.generative
             prompt = gen.single.prompt if gen.HasField("single") else gen.single_response_prompt
             if prompt:
-                text = f"Stand-in generated text for: {_fill_prompt(prompt, obj)}"
-                result.generative.values.append(generative_pb2.GenerativeReply(result=text))
+                filled = _fill_prompt(prompt, obj)
+                text = f"Stand-in generated text for: {filled}"
+                single = generative_pb2.GenerativeReply(result=text)
+                queries = gen.single.queries if gen.HasField("single") else ()
+                metadata = _generation_metadata(queries, filled, text)
+                if metadata is not None:
+                    single.metadata.CopyFrom(metadata)
+                result.generative.values.append(single)
                 result.metadata.generative = text
                 result.metadata.generative_present = True
         return result

@@ -31,16 +31,24 @@ def finished(exporter: Any) -> List[Any]:
 
 def duration_points(reader: Any) -> List[Any]:
     """The data points of the duration metric ``reader`` (an ``InMemoryMetricReader``) holds."""
+    return metric_points(reader, DURATION_METRIC)
+
+
+def metric_points(reader: Any, name: str) -> List[Any]:
+    """The data points of metric ``name`` that ``reader`` (an ``InMemoryMetricReader``) holds."""
+    return [point for metric in metrics_named(reader, name) for point in metric.data.data_points]
+
+
+def metrics_named(reader: Any, name: str) -> List[Any]:
+    """The metrics called ``name`` (their unit, description and points) ``reader`` holds."""
     data = reader.get_metrics_data()
-    points: List[Any] = []
+    found: List[Any] = []
     if data is None:
-        return points
+        return found
     for resource in data.resource_metrics:
         for scope in resource.scope_metrics:
-            for metric in scope.metrics:
-                if metric.name == DURATION_METRIC:
-                    points.extend(metric.data.data_points)
-    return points
+            found.extend(metric for metric in scope.metrics if metric.name == name)
+    return found
 
 
 def status_of(span: ReadableSpan) -> Optional[str]:

@@ -70,6 +70,12 @@ class OpenTelemetryBackend:
             description="Duration of database client operations.",
             explicit_bucket_boundaries_advisory=list(A.DURATION_BUCKETS),
         )
+        self.token_usage = meter.create_histogram(
+            A.GEN_AI_CLIENT_TOKEN_USAGE,
+            unit="{token}",
+            description="Number of input and output tokens used.",
+            explicit_bucket_boundaries_advisory=list(A.TOKEN_BUCKETS),
+        )
         # Which providers record (``_refresh``): read on every call, recomputed only when the
         # provider objects change (an SDK installed after ``instrument()``, a test resetting it).
         proxies_tracer = isinstance(settings.tracer_provider, _compat.NO_OP_TRACER_PROVIDERS[1:])
@@ -262,6 +268,31 @@ class OpenTelemetryBackend:
                             attributes = self._metric_attributes(op)
                         elapsed = (end_ns - start_ns) / 1e9
                         self.duration.record(elapsed if elapsed > 0 else 0.0, attributes)
+                        extra = op.attributes
+                        if extra is not None and (
+                            A.GEN_AI_USAGE_INPUT_TOKENS in extra
+                            or A.GEN_AI_USAGE_OUTPUT_TOKENS in extra
+                        ):
+                            self._record_token_usage(extra)
+
+    # -- GenAI: the tokens of a Weaviate generate.* call ----------------------------------------
+    _TOKEN_TYPES = (
+        (A.GEN_AI_USAGE_INPUT_TOKENS, "input"),
+        (A.GEN_AI_USAGE_OUTPUT_TOKENS, "output"),
+    )
+
+    def _record_token_usage(self, attributes: Attributes) -> None:
+        """``gen_ai.client.token.usage``: one point per token type the call's answer counted."""
+        for key, token_type in self._TOKEN_TYPES:
+            count = attributes.get(key)
+            if not isinstance(count, int):
+                continue
+            point: Attributes = {A.GEN_AI_TOKEN_TYPE: token_type}
+            for name in (A.GEN_AI_PROVIDER_NAME, A.GEN_AI_REQUEST_MODEL):
+                value = attributes.get(name)
+                if value is not None:
+                    point[name] = value
+            self.token_usage.record(count, point)
 
     def _on_finish(
         self, span: trace.Span, op: Record, response: Any, exc: Optional[BaseException]

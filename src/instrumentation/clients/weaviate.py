@@ -393,6 +393,162 @@ def _batch_failed(op: Record, failed: int, first: Any = None) -> None:
     op.fail(BATCH_ERROR, reason)
 
 
+# -- generate.* (RAG): the GenAI conventions' provider, model and token usage -------------------
+#: Weaviate's provider field (``GenerativeProvider.kind``) -> ``gen_ai.provider.name``: the
+#: conventions' well-known value where there is one, else Weaviate's own name for the provider.
+_PROVIDERS = {"mistral": "mistral_ai", "xai": "x_ai", "google": "gcp.gen_ai"}
+
+#: Weaviate's metadata field (``GenerativeMetadata.kind``) -> where its usage message is and the
+#: names of the input and output counts in it, as Weaviate's gRPC replier fills them. Providers
+#: Weaviate returns no usage for (anyscale, aws, dummy, ollama) are absent: nothing is read.
+_USAGE: Dict[str, Tuple[Tuple[Tuple[str, ...], str, str], ...]] = {
+    "anthropic": ((("usage",), "input_tokens", "output_tokens"),),
+    # Cohere: the tokens the model saw, else the billed ones.
+    "cohere": (
+        (("tokens",), "input_tokens", "output_tokens"),
+        (("billed_units",), "input_tokens", "output_tokens"),
+    ),
+    "google": (
+        (("usage_metadata",), "prompt_token_count", "candidates_token_count"),
+        (("metadata", "token_metadata"), "input_token_count.total_tokens", "output_token_count.total_tokens"),
+    ),
+    **{
+        kind: ((("usage",), "prompt_tokens", "completion_tokens"),)
+        for kind in (
+            "openai", "mistral", "databricks", "friendliai", "nvidia", "xai", "deepseek",
+            "digitalocean", "meta",
+        )
+    },
+}  # fmt: skip
+
+
+def _present(message: Any, path: str) -> Optional[Any]:
+    """``message.a.b`` when every field on the way is set, else None. A scalar without presence
+    (Anthropic's counts) is read as it is: its message being there says it was returned."""
+    for field in path.split("."):
+        try:
+            if not message.HasField(field):
+                return None
+        except ValueError:  # no presence (or not a field of this protocol version)
+            if field not in message.DESCRIPTOR.fields_by_name:
+                return None
+        message = getattr(message, field)
+    return message
+
+
+def _usage(metadata: Any) -> Tuple[Optional[int], Optional[int]]:
+    """(input, output) tokens of one generation's ``GenerativeMetadata``, None where absent."""
+    kind = metadata.WhichOneof("kind")
+    provider = getattr(metadata, kind) if kind else None
+    for path, input_field, output_field in _USAGE.get(kind or "", ()):
+        usage = _present(provider, ".".join(path))
+        if usage is None:
+            continue
+        tokens_in = _present(usage, input_field)
+        tokens_out = _present(usage, output_field)
+        if tokens_in is not None or tokens_out is not None:  # Cohere counts in floats
+            return _count(tokens_in), _count(tokens_out)
+    return None, None
+
+
+def _count(value: Any) -> Optional[int]:
+    return None if value is None else round(value)
+
+
+def _provider(op: Record, generative: Any, parts: Tuple[str, ...]) -> None:
+    """``gen_ai.provider.name`` and ``gen_ai.request.model`` of the first dynamic provider."""
+    for part in parts:
+        for query in getattr(generative, part).queries:
+            kind = query.WhichOneof("kind")
+            if not kind:
+                continue
+            provider = getattr(query, kind)
+            name = _PROVIDERS.get(kind, kind)
+            if kind == "openai" and getattr(provider, "is_azure", False):
+                name = "azure.ai.openai"
+            elif kind == "aws" and getattr(provider, "service", ""):
+                name = f"aws.{provider.service}"  # aws.bedrock, aws.sagemaker
+            op.set_attribute(A.GEN_AI_PROVIDER_NAME, name)
+            model = _present(provider, "model")
+            if model:
+                op.set_attribute(A.GEN_AI_REQUEST_MODEL, str(model))
+            return
+
+
+def _generative_request(op: Record, request: Any) -> bool:
+    """The provider and model the request names (the dynamic ``generative_provider=``); whether
+    it asks for a single prompt (per object) as well as a grouped task."""
+    generative = request.generative
+    parts = tuple(part for part in ("single", "grouped") if _has(generative, part))
+    if parts:
+        _provider(op, generative, parts)
+    single = "single" in parts or bool(generative.single_response_prompt)
+    grouped = "grouped" in parts or bool(generative.grouped_response_task)
+    return single and grouped
+
+
+def read_generative(op: Record, request: Any, response: Any) -> None:
+    """A ``generate.*`` call: the provider and model it asked for, and the tokens of every
+    generation in the answer (one per object for a single prompt, one for a grouped task, one
+    per group), summed, where Weaviate returns usage (``metadata=True`` with a dynamic provider).
+
+    Weaviate 1.39 puts the first object's usage into the grouped answer's metadata too when the
+    request asks for both a single prompt and a grouped task (its replier reads one usage per
+    object, which the single prompt's overwrote): that copy is not counted, so the grouped
+    generation's tokens are then unknown rather than the first object's counted twice.
+    """
+    if request is None or not _has(request, "generative"):
+        return
+    both = _generative_request(op, request)
+    if response is None:
+        return
+    replies: List[Any] = []
+    for result in getattr(response, "results", ()):
+        if _has(result, "generative"):
+            replies.extend(result.generative.values)
+    if _has(response, "generative_grouped_results") and not both:
+        replies.extend(response.generative_grouped_results.values)
+    for group in getattr(response, "group_by_results", ()):
+        if _has(group, "generative"):
+            replies.append(group.generative)
+        if _has(group, "generative_result"):
+            replies.extend(group.generative_result.values)
+    total_in = total_out = 0
+    seen_in = seen_out = False
+    for reply in replies:
+        if not _has(reply, "metadata"):
+            continue
+        tokens_in, tokens_out = _usage(reply.metadata)
+        if tokens_in is not None:
+            total_in += tokens_in
+            seen_in = True
+        if tokens_out is not None:
+            total_out += tokens_out
+            seen_out = True
+    if seen_in:
+        op.set_attribute(A.GEN_AI_USAGE_INPUT_TOKENS, total_in)
+    if seen_out:
+        op.set_attribute(A.GEN_AI_USAGE_OUTPUT_TOKENS, total_out)
+
+
+def read_search_response(op: Record, response: Any, detailed: bool) -> None:
+    """A search's answer (``read_grpc_response`` for a search), and a ``generate.*`` one's GenAI
+    reading: its tokens are read whether or not the span records (the token metric counts every
+    call), on these calls only."""
+    op.status_code = "OK"
+    if detailed:  # the rows are span details; the metric needs none of them
+        _read_rows(op, response)
+    if op.name[0] == "g":  # of the search names (_search_name), only generate.* starts so
+        read_generative(op, op.body, response)
+
+
+def read_search_error(op: Record, exc: BaseException, detailed: bool) -> None:
+    """A failed search; a failed ``generate.*`` still names the provider and model it asked for."""
+    read_error(op, exc, detailed)
+    if op.name[0] == "g":
+        read_generative(op, op.body, None)
+
+
 def read_grpc_response(op: Record, response: Any, detailed: bool) -> None:
     op.status_code = "OK"
     name = op.name
@@ -648,7 +804,7 @@ REST = Reader(response=read_rest_response, error=read_error, details=_rest_query
 _REST_UNCHECKED = REST._replace(response=read_unchecked_rest_response)
 _GROUP = Reader(response=_group_response, error=read_error)
 GRPC = Reader(response=read_grpc_response, error=read_error)
-SEARCH = GRPC._replace(details=_search_query)
+SEARCH = Reader(response=read_search_response, error=read_search_error, details=_search_query)
 
 _CONNECTION = "weaviate.connect.v4"
 _COLLECTIONS = "weaviate.collections.collections.async_"

@@ -309,8 +309,13 @@ async def smoke(client: weaviate.WeaviateAsyncClient) -> None:
         lambda: art.query.near_text(query="fox"),
         expect_error=True,
     )
-    # No generative module: the server answers without an error; the client gives no text.
-    await check("generate.near_vector without a generative module", lambda: _generate(art))
+    # The server has generative modules, the collection none of its own: the server refuses
+    # ("client not found, empty provider").
+    await check(
+        "generate.near_vector without a generative module",
+        lambda: _generate(art),
+        expect_error=True,
+    )
     await check(
         "backup.create to an unconfigured backend (s3)",
         lambda: client.backup.create(backup_id="nos3", backend=BackupStorage.S3),
