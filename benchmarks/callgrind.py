@@ -25,7 +25,7 @@ benchmark measures another version of ``instrumentation`` (the stand-in servers 
 Every client process reports where it imported ``instrumentation`` from (in the JSON); with
 ``--src``, a process that did not import it from there fails. Writes the JSON (``--out``) and the
 table printed at the end (same path, ``.md``); ``--dumps DIR`` keeps each block's callgrind dump
-for ``callgrind_annotate``. 28 processes, 2 at a time: about 10 minutes of CPU, 11-13 minutes of
+for ``callgrind_annotate``. 30 processes, 2 at a time: about 10 minutes of CPU, 11-13 minutes of
 wall time on 2 cores shared with other work.
 
 What the client talks to, so that only its own work is counted, and the same work every run:
@@ -92,6 +92,8 @@ from benchmarks.workloads import (
     NO_METER_RECORDING,
     OPERATIONS,
     PRECISE_CONFIGS,
+    PROPAGATE_RECORDING,
+    PROPAGATE_SAMPLED_OUT,
     config,
 )
 
@@ -165,6 +167,18 @@ DERIVED: Dict[str, Sequence[Derived]] = {
         ),
         ("ours APM - apm-transactions", "diff", "ours-apm", APM_REFERENCE),
         ("agent APM - apm-transactions", "diff", "apm-agent", APM_REFERENCE),
+        (
+            "propagate_context on - off, recording",
+            "diff",
+            PROPAGATE_RECORDING,
+            "ours-otel",
+        ),
+        (
+            "propagate_context on - off, sampled out",
+            "diff",
+            PROPAGATE_SAMPLED_OUT,
+            "ours-otel-sampled-out",
+        ),
         ("ours APM / agent APM", "ratio", "ours-apm", "apm-agent"),
         (
             "ours APM / agent APM, both minus apm-transactions",

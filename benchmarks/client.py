@@ -132,7 +132,12 @@ def set_up(
     if cfg.ours:
         import instrumentation
 
-        instrumentation.instrument(clients=[client], backends=list(cfg.ours))
+        if cfg.propagate:  # only then: earlier versions measured with --src may lack the option
+            instrumentation.instrument(
+                clients=[client], backends=list(cfg.ours), propagate_context=True
+            )
+        else:
+            instrumentation.instrument(clients=[client], backends=list(cfg.ours))
     if cfg.floor == "wrapt":
         patch_through(client)
     return recorders

@@ -3,7 +3,7 @@ them (HTTP headers, gRPC metadata); off, not one extra header is sent."""
 
 from __future__ import annotations
 
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, Iterator, List, Optional, Set
 
 import elasticapm
 import pytest
@@ -11,10 +11,18 @@ import weaviate
 import weaviate.classes as wvc
 from elasticsearch import AsyncElasticsearch
 from opensearchpy import AsyncOpenSearch
+from opentelemetry import baggage, propagate, trace
+from opentelemetry import context as otel_context
+from opentelemetry.baggage.propagation import W3CBaggagePropagator
+from opentelemetry.propagators.composite import CompositePropagator
+from opentelemetry.propagators.textmap import TextMapPropagator
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 import instrumentation
+from instrumentation.backends import _w3c
 from tests.support.telemetry import finished
 
 TRACE_HEADERS = {"traceparent", "tracestate", "elastic-apm-traceparent"}
@@ -144,3 +152,134 @@ async def test_with_the_apm_backend_alone_the_apm_span_is_propagated(
     [transaction] = apm_intake.transactions
     headers = [r.headers["traceparent"] for r in elasticsearch_server.requests if r.path != "/"]
     assert headers == [f"00-{transaction['trace_id']}-{span['id']}-01" for span in spans]
+
+
+# -- the fast path: the same headers as the global propagator -----------------------------------
+class _Custom(TextMapPropagator):
+    """A vendor's propagator beside W3C: its header must still be written."""
+
+    def extract(self, carrier: Any, context: Any = None, getter: Any = None) -> Any:
+        return context
+
+    def inject(self, carrier: Any, context: Any = None, setter: Any = None) -> None:
+        span_context = trace.get_current_span(context).get_span_context()
+        carrier["x-vendor-trace"] = f"{span_context.trace_id:x}"
+
+    @property
+    def fields(self) -> Set[str]:
+        return {"x-vendor-trace"}
+
+
+_PROPAGATORS: Dict[str, Callable[[], TextMapPropagator]] = {
+    # What the API builds with no OTEL_PROPAGATORS (the SDK and opentelemetry-distro leave it).
+    "default": lambda: CompositePropagator(
+        [TraceContextTextMapPropagator(), W3CBaggagePropagator()]
+    ),
+    "tracecontext": TraceContextTextMapPropagator,
+    "with-vendor": lambda: CompositePropagator(
+        [TraceContextTextMapPropagator(), W3CBaggagePropagator(), _Custom()]
+    ),
+    "none": lambda: CompositePropagator([]),
+}
+
+
+@pytest.fixture
+def global_propagator() -> Iterator[Callable[[TextMapPropagator], None]]:
+    before = propagate.get_global_textmap()
+    yield propagate.set_global_textmap
+    propagate.set_global_textmap(before)
+
+
+def _call_context(sampled: bool, tracestate: Optional[str], with_baggage: bool) -> Any:
+    """A call span's context as the backend injects it: its parent continued from an upstream
+    request (with that request's ``tracestate``), and the application's baggage, if any."""
+    upstream = SpanContext(
+        trace_id=0x0AF7651916CD43DD8448EB211C80319C,
+        span_id=0x00F067AA0BA902B7,
+        is_remote=True,
+        trace_flags=TraceFlags(TraceFlags.SAMPLED),
+        trace_state=TraceState.from_header([tracestate]) if tracestate else TraceState(),
+    )
+    parent = trace.set_span_in_context(NonRecordingSpan(upstream))
+    if with_baggage:
+        parent = baggage.set_baggage("tenant", "acme", parent)
+    provider = TracerProvider(sampler=ALWAYS_ON if sampled else ALWAYS_OFF)
+    span = provider.get_tracer("test").start_span("search movies", parent)
+    return span, trace.set_span_in_context(span, parent)
+
+
+@pytest.mark.parametrize("propagator", list(_PROPAGATORS))
+@pytest.mark.parametrize("with_baggage", [False, True], ids=["no-baggage", "baggage"])
+@pytest.mark.parametrize("tracestate", [None, "es=s:1.0,congo=t61rcWkgMzE"], ids=["", "tracestate"])
+@pytest.mark.parametrize("sampled", [True, False], ids=["sampled", "sampled-out"])
+def test_the_headers_written_are_the_global_propagator_s(
+    global_propagator: Callable[[TextMapPropagator], None],
+    propagator: str,
+    with_baggage: bool,
+    tracestate: Optional[str],
+    sampled: bool,
+) -> None:
+    global_propagator(_PROPAGATORS[propagator]())
+    span, context = _call_context(sampled, tracestate, with_baggage)
+    expected: Dict[str, str] = {}
+    propagate.inject(expected, context=context)
+    given: Dict[str, str] = {}
+    _w3c.inject(given, span, context)
+    current: Dict[str, str] = {}  # the context not given: the current one, the span set in it
+    token = otel_context.attach(context)
+    try:
+        _w3c.inject(current, span)
+    finally:
+        otel_context.detach(token)
+    assert given == current == expected
+    assert list(given) == list(expected)  # and in the same order
+    if propagator != "none":
+        assert given["traceparent"].endswith("-01" if sampled else "-00")
+
+
+@pytest.mark.parametrize(
+    ("propagator", "with_baggage", "through_inject"),
+    [
+        ("default", False, False),
+        ("tracecontext", False, False),
+        ("default", True, True),
+        ("with-vendor", False, True),
+        ("none", False, True),
+    ],
+)
+def test_only_plain_w3c_without_baggage_skips_the_propagator(
+    global_propagator: Callable[[TextMapPropagator], None],
+    monkeypatch: pytest.MonkeyPatch,
+    propagator: str,
+    with_baggage: bool,
+    through_inject: bool,
+) -> None:
+    global_propagator(_PROPAGATORS[propagator]())
+    calls: List[Any] = []
+    real_inject = propagate.inject
+    monkeypatch.setattr(
+        propagate, "inject", lambda *args, **kwargs: calls.append(real_inject(*args, **kwargs))
+    )
+    span, context = _call_context(True, None, with_baggage)
+    _w3c.inject({}, span, context)
+    assert len(calls) == (1 if through_inject else 0)
+
+
+async def test_tracestate_and_baggage_reach_the_server(
+    instrumented: Any, elasticsearch_server: Any, span_exporter: Any
+) -> None:
+    """A call inside an incoming request's trace (its ``tracestate``) and the application's
+    baggage: the request carries all three, as the propagator writes them."""
+    instrumented(propagate_context=True)
+    span, parent = _call_context(True, "es=s:1.0", with_baggage=True)
+    span.end()
+    token = otel_context.attach(parent)
+    try:
+        await _es_calls(elasticsearch_server.url)
+    finally:
+        otel_context.detach(token)
+    search = finished(span_exporter)[-1]
+    [request] = [r for r in elasticsearch_server.requests if r.path == "/movies/_search"]
+    assert request.headers["traceparent"] == _traceparent(search)
+    assert request.headers["tracestate"] == "es=s:1.0"
+    assert request.headers["baggage"] == "tenant=acme"

@@ -18,7 +18,7 @@ from contextvars import ContextVar
 from time import perf_counter
 from typing import Any, Awaitable, Dict, Optional, Tuple
 
-from opentelemetry import metrics, propagate, trace
+from opentelemetry import metrics, trace
 from opentelemetry.trace import INVALID_SPAN, SpanKind, Status, StatusCode
 
 from instrumentation import _attributes as A
@@ -39,6 +39,7 @@ from instrumentation._guard import report
 from instrumentation._query import scrub_reason
 from instrumentation._record import AttributeValue, CallView, Record
 from instrumentation._version import SCOPE_NAME, __version__
+from instrumentation.backends import _w3c
 
 _SCHEMA_URL = "https://opentelemetry.io/schemas/1.44.0"
 _CACHE_LIMIT = 2048
@@ -241,7 +242,7 @@ class OpenTelemetryBackend:
         """The global propagator's headers for this call's span (sampled out: the sampled flag off)."""
         if not handle.current:
             return False  # no span (a meter only), or an invalid one: nothing to continue
-        propagate.inject(carrier, context=trace.set_span_in_context(handle.span))  # type: ignore[arg-type]
+        _w3c.inject(carrier, handle.span)
         return True
 
     @staticmethod
@@ -286,7 +287,7 @@ class OpenTelemetryBackend:
                         current = trace.set_span_in_context(span, parent)
                         token = attach(current)
                         if op.carrier is not None:
-                            propagate.inject(op.carrier, context=current)
+                            _w3c.inject(op.carrier, span, current)
             except Exception as exc:
                 report(exc, "otel backend")
             if span is None and not metrics:
