@@ -283,3 +283,84 @@ async def test_tracestate_and_baggage_reach_the_server(
     assert request.headers["traceparent"] == _traceparent(search)
     assert request.headers["tracestate"] == "es=s:1.0"
     assert request.headers["baggage"] == "tenant=acme"
+
+
+# -- one trace per request, whatever the backends -------------------------------------------------
+async def _apm_and_otel_call(agent: elasticapm.Client, apm_intake: Any, es: Any) -> Dict[str, Any]:
+    agent.begin_transaction("request")
+    await es.search(index="movies", query={"match_all": {}})
+    agent.end_transaction("GET /movies", "HTTP 2xx")
+    await apm_intake.flush(agent)
+    [transaction] = apm_intake.transactions
+    [span] = apm_intake.spans
+    return {"trace_id": transaction["trace_id"], "span_id": span["id"]}
+
+
+@pytest.mark.parametrize("agent_http", [False, True], ids=["agent-http-off", "agent-http-on"])
+async def test_with_both_backends_recording_the_request_carries_the_apm_trace_alone(
+    instrumented: Any,
+    make_agent: Any,
+    apm_intake: Any,
+    es: Any,
+    elasticsearch_server: Any,
+    span_exporter: Any,
+    agent_http: bool,
+) -> None:
+    """OpenTelemetry and an APM transaction both record the call: every trace header is the APM
+    span's (as the agent's own aiohttp instrumentation, when on, writes it too), none the OTel
+    span's."""
+    agent = make_agent(instrument=agent_http)
+    if agent_http:
+        elasticapm.instrument()
+    instrumented(propagate_context=True, backends=["otel", "apm"])
+    apm_span = await _apm_and_otel_call(agent, apm_intake, es)
+    [request] = [r for r in elasticsearch_server.requests if r.path == "/movies/_search"]
+    expected = f"00-{apm_span['trace_id']}-{apm_span['span_id']}-01"
+    assert _trace_headers(request.headers) == {
+        "traceparent": expected,
+        "elastic-apm-traceparent": expected,
+        "tracestate": "es=s:1.0",
+    }
+    [otel_span] = finished(span_exporter)  # recorded, in a trace of its own
+    assert f"{otel_span.get_span_context().trace_id:032x}" not in request.headers["traceparent"]
+
+
+async def test_with_both_backends_and_no_transaction_the_otel_span_is_propagated(
+    instrumented: Any, agent: elasticapm.Client, elasticsearch_server: Any, span_exporter: Any
+) -> None:
+    instrumented(propagate_context=True, backends=["otel", "apm"])
+    await _es_calls(elasticsearch_server.url)
+    spans = finished(span_exporter)
+    requests = [r for r in elasticsearch_server.requests if r.path.startswith("/movies")]
+    assert [_trace_headers(r.headers) for r in requests] == [
+        {"traceparent": _traceparent(s)} for s in spans
+    ]
+
+
+@pytest.mark.parametrize("backends", [["otel"], ["otel", "apm"]], ids=["otel", "otel+apm"])
+async def test_the_application_s_own_trace_headers_give_way_to_the_call_s(
+    instrumented: Any,
+    agent: elasticapm.Client,
+    es: Any,
+    elasticsearch_server: Any,
+    span_exporter: Any,
+    backends: List[str],
+) -> None:
+    """Trace headers the application sends itself with a request (another trace, another letter
+    case) are replaced by the call's, not sent beside them."""
+    instrumented(propagate_context=True, backends=backends)
+    stale = "00-11111111111111111111111111111111-2222222222222222-01"
+    await es.perform_request(
+        "POST",
+        "/movies/_search",
+        headers={
+            "content-type": "application/json",
+            "Traceparent": stale,
+            "TraceState": "x=1",
+            "Elastic-Apm-Traceparent": stale,
+        },
+        body={"query": {"match_all": {}}},
+    )
+    [span] = finished(span_exporter)
+    [request] = [r for r in elasticsearch_server.requests if r.path == "/movies/_search"]
+    assert _trace_headers(request.headers) == {"traceparent": _traceparent(span)}

@@ -39,6 +39,7 @@ from typing import (
     Tuple,
 )
 
+from instrumentation import _trace_headers
 from instrumentation._guard import report
 from instrumentation._record import Record
 
@@ -111,6 +112,7 @@ class Dispatcher:
 
     __slots__ = (
         "_fused",
+        "_injecting",
         "_only",
         "backends",
         "begin",
@@ -139,6 +141,14 @@ class Dispatcher:
         #: backend (the common case) it is that backend's own ``wants``: no call in between.
         self.wants: Callable[[], bool] = (
             self.backends[0].wants if len(self.backends) == 1 else self._any_wants
+        )
+        #: The order in which backends are asked for the call's trace context (``inject``):
+        #: those with ``inject_first`` (Elastic APM), then the rest as configured.
+        self._injecting: Tuple[int, ...] = tuple(
+            sorted(
+                range(len(self.backends)),
+                key=lambda index: not getattr(self.backends[index], "inject_first", False),
+            )
         )
         #: ``begin`` / ``end`` of a traced call: with one backend, straight calls into it (no
         #: lists of handles and tokens, no loops); the state each returns is its own.
@@ -219,6 +229,8 @@ class Dispatcher:
         try:
             token = backend.enter(handle, record)
             if record.carrier is not None:
+                if record.carrier:
+                    _trace_headers.clear(record.carrier)
                 backend.inject(handle, record.carrier)
         except Exception as exc:
             report(exc, f"{backend.name} backend")
@@ -300,10 +312,21 @@ class Dispatcher:
         return tokens
 
     def inject(self, handles: List[Any], carrier: Dict[str, str]) -> None:
-        """The first backend that has a trace context for this call writes it into ``carrier``
-        (OpenTelemetry before Elastic APM, in the order the backends were configured)."""
-        for backend, handle in zip(self.backends, handles):
+        """One backend's trace context into ``carrier``: one trace per request.
+
+        The trace-context headers already in ``carrier`` (the application's own) are removed, then
+        the backends are asked in ``_injecting`` order and the first that has a context for this
+        call writes all of them: Elastic APM when it records the call (its agent's own HTTP
+        instrumentation, when on, writes the same APM context), else OpenTelemetry."""
+        try:
+            if carrier:
+                _trace_headers.clear(carrier)
+        except Exception as exc:
+            report(exc)
+        for index in self._injecting:
+            handle = handles[index]
             if handle is not None:
+                backend = self.backends[index]
                 try:
                     if backend.inject(handle, carrier):
                         return

@@ -22,7 +22,7 @@ from opentelemetry import metrics, trace
 from opentelemetry.trace import INVALID_SPAN, SpanKind, Status, StatusCode
 
 from instrumentation import _attributes as A
-from instrumentation import _compat
+from instrumentation import _compat, _trace_headers
 from instrumentation._compat import (
     SUPPRESS_KEYS,
     UNKNOWN,
@@ -287,6 +287,8 @@ class OpenTelemetryBackend:
                         current = trace.set_span_in_context(span, parent)
                         token = attach(current)
                         if op.carrier is not None:
+                            if op.carrier:  # the application's own trace headers: ours replace them
+                                _trace_headers.clear(op.carrier)
                             _w3c.inject(op.carrier, span, current)
             except Exception as exc:
                 report(exc, "otel backend")
