@@ -80,6 +80,8 @@ class Config(NamedTuple):
     ``"wrapt"``: the functions ours patches are patched with wrapt wrappers that do nothing but
     call through. What either costs is the SDK's or wrapt's, not ours: a floor under the budgets.
     ``propagate``: ours with ``propagate_context=True`` (the call's trace context in the request).
+    ``trace_header``: the application sends a constant ``traceparent`` header with each call
+    itself (what carrying one more header costs the transport, nothing computing it).
     """
 
     name: str
@@ -91,6 +93,7 @@ class Config(NamedTuple):
     meter: bool = True
     floor: str = ""
     propagate: bool = False
+    trace_header: bool = False
 
 
 #: What the floor configurations record per call, the same attributes as ours records for the
@@ -289,7 +292,19 @@ CONFIGS: Dict[str, Tuple[Config, ...]] = {"elasticsearch": ES_CONFIGS, "weaviate
 #: call): counted by ``benchmarks.callgrind`` only, not part of the timed phase of ``make bench``.
 PROPAGATE_RECORDING = "ours-otel-propagate"
 PROPAGATE_SAMPLED_OUT = "ours-otel-sampled-out-propagate"
+#: ``ours-otel`` with the application sending a constant ``traceparent`` itself: the transport's
+#: share of what ``propagate_context`` adds.
+TRACE_HEADER_RECORDING = "ours-otel-trace-header"
 PROPAGATION_CONFIGS: Tuple[Config, ...] = (
+    Config(
+        TRACE_HEADER_RECORDING,
+        "ours, OpenTelemetry recording, a constant traceparent sent by the application",
+        "recording",
+        ("otel",),
+        "none",
+        True,
+        trace_header=True,
+    ),
     Config(
         PROPAGATE_RECORDING,
         "ours, OpenTelemetry recording, propagate_context on",
@@ -359,6 +374,7 @@ CALLGRIND_EXTRA_CONFIGS: Dict[str, Tuple[str, ...]] = {
         "ours-apm",
         PROPAGATE_RECORDING,
         PROPAGATE_SAMPLED_OUT,
+        TRACE_HEADER_RECORDING,
     ),
     "weaviate": (
         "ours-otel",

@@ -60,6 +60,13 @@ def test_has_baggage_agrees_with_the_baggage_api() -> None:
     assert _compat.has_baggage(cleared) is bool(baggage.get_all(cleared)) is False
 
 
+def test_the_span_context_is_read_as_the_tuple_it_is() -> None:
+    """``propagate_context``'s fast path reads a ``SpanContext`` by index, not property."""
+    from instrumentation.backends import _w3c
+
+    assert _w3c._TUPLE
+
+
 def test_suppressed_agrees_with_is_instrumentation_enabled() -> None:
     assert _compat.suppressed() is (not is_instrumentation_enabled()) is False
     with suppress_instrumentation():

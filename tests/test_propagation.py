@@ -364,3 +364,44 @@ async def test_the_application_s_own_trace_headers_give_way_to_the_call_s(
     [span] = finished(span_exporter)
     [request] = [r for r in elasticsearch_server.requests if r.path == "/movies/_search"]
     assert _trace_headers(request.headers) == {"traceparent": _traceparent(span)}
+
+
+async def test_weaviate_exists_look_up_carries_its_span(
+    instrumented: Any,
+    weaviate_client: weaviate.WeaviateAsyncClient,
+    weaviate_server: Any,
+    span_exporter: Any,
+) -> None:
+    """``collections.exists`` builds its request as it is called, before its span starts: the
+    request is built inside the span instead, and carries it."""
+    instrumented(propagate_context=True)
+    assert not await weaviate_client.collections.exists("Movie")
+    [span] = finished(span_exporter)
+    assert span.name == "collection_exists Movie"
+    [request] = [r for r in weaviate_server.rest_requests if r.path == "/v1/schema/Movie"]
+    assert request.headers["traceparent"] == _traceparent(span)
+
+
+async def test_weaviate_connection_traceparent_gives_way_to_the_call_s(
+    instrumented: Any, weaviate_server: Any, span_exporter: Any
+) -> None:
+    """A ``traceparent`` among the connection's own headers (another letter case): each request
+    and gRPC call sends the call's instead, one value."""
+    from tests.servers.weaviate_rest import connect_async_client
+
+    stale = "00-11111111111111111111111111111111-2222222222222222-01"
+    client = await connect_async_client(weaviate_server, headers={"Traceparent": stale})
+    try:
+        await client.collections.create("Movie")  # before instrument(): no span
+        instrumented(propagate_context=True)
+        await client.collections.list_all()
+        await client.collections.use("Movie").query.fetch_objects()
+    finally:
+        await client.close()
+    listed, fetched = finished(span_exporter)
+    [rest] = [
+        r for r in weaviate_server.rest_requests if r.method == "GET" and r.path == "/v1/schema"
+    ]
+    [search] = [r for r in weaviate_server.grpc_requests if r.method == "Search"]
+    assert _trace_headers(rest.headers) == {"traceparent": _traceparent(listed)}
+    assert _trace_headers(search.metadata) == {"traceparent": _traceparent(fetched)}

@@ -161,3 +161,45 @@ async def test_weaviate_every_request_of_a_session_carries_its_call_span(
     ]:
         assert expected in carried, carried
     assert all(span in by_traceparent.values() for _, span in carried), carried
+
+
+@pytest.mark.parametrize("node_class", ["aiohttp", "httpxasync"])
+async def test_elasticsearch_one_trace_per_request_with_both_backends(
+    real_es: support.Elasticsearch,
+    index: str,
+    instrumented: Any,
+    make_agent: Any,
+    span_exporter: Any,
+    node_class: str,
+) -> None:
+    """OpenTelemetry and an APM transaction both record, and the application sends a stale
+    ``Traceparent`` of its own: each request reaches Elasticsearch (which refuses two values) with
+    one value of each trace header, all of the APM span's trace."""
+    agent = make_agent()
+    instrumented(propagate_context=True, backends=["otel", "apm"])
+    stale = "00-11111111111111111111111111111111-2222222222222222-01"
+    async with FaultProxy(real_es.host, real_es.port) as proxy:
+        async with AsyncElasticsearch(proxy.url, node_class=node_class) as es:
+            agent.begin_transaction("request")
+            await es.search(index=index, query={"match_all": {}})
+            await es.perform_request(
+                "POST",
+                f"/{index}/_search",
+                headers={
+                    "accept": "application/json",
+                    "content-type": "application/json",
+                    "Traceparent": stale,
+                },
+                body={"query": {"match_all": {}}},
+            )
+            transaction = agent.end_transaction("GET /movies", "HTTP 2xx")
+    requests = [r for r in proxy.requests if r.path.startswith(f"/{index}/_search")]
+    assert len(requests) == 2
+    for request in requests:
+        names = sorted(k.lower() for k, _ in request.headers if k.lower() in TRACE_HEADERS)
+        assert names == sorted(TRACE_HEADERS)  # one value each
+        traceparent = request.header("traceparent")
+        assert traceparent == request.header("elastic-apm-traceparent")
+        assert traceparent.split("-")[1] == transaction.trace_parent.trace_id
+        assert request.header("tracestate") == "es=s:1.0"
+    assert len(finished(span_exporter)) == 2  # recorded, not propagated

