@@ -2,8 +2,9 @@
 
 ``propagate.inject`` with the global propagator the SDK and opentelemetry-distro leave in place (no
 ``OTEL_PROPAGATORS``, or ``tracecontext,baggage``: a ``CompositePropagator`` of
-``TraceContextTextMapPropagator`` and ``W3CBaggagePropagator``) cost ~36,000 instructions a call
-(callgrind): the composite's loop, a current-span and a baggage look-up per member, the setter.
+``TraceContextTextMapPropagator`` and ``W3CBaggagePropagator``) costs ~25,800 instructions a call
+(callgrind, the call alone): the composite's loop, a current-span and a baggage look-up per member,
+``f"{trace_id:032x}"`` formatting, the setter. ``inject`` below: ~8,400.
 With that propagator (or either part of it alone) and no baggage in the context, all it writes is
 ``traceparent``, and ``tracestate`` when the span has one; ``inject`` here writes those two itself,
 the same bytes. Any other propagator (B3, Jaeger, X-Ray, a subclass, ``OTEL_PROPAGATORS=none``) and
