@@ -25,7 +25,7 @@ benchmark measures another version of ``instrumentation`` (the stand-in servers 
 Every client process reports where it imported ``instrumentation`` from (in the JSON); with
 ``--src``, a process that did not import it from there fails. Writes the JSON (``--out``) and the
 table printed at the end (same path, ``.md``); ``--dumps DIR`` keeps each block's callgrind dump
-for ``callgrind_annotate``. 28 processes, 2 at a time: about 10 minutes of CPU, 11-13 minutes of
+for ``callgrind_annotate``. 31 processes, 2 at a time: about 10 minutes of CPU, 11-13 minutes of
 wall time on 2 cores shared with other work.
 
 What the client talks to, so that only its own work is counted, and the same work every run:
@@ -92,6 +92,9 @@ from benchmarks.workloads import (
     NO_METER_RECORDING,
     OPERATIONS,
     PRECISE_CONFIGS,
+    PROPAGATE_RECORDING,
+    PROPAGATE_SAMPLED_OUT,
+    TRACE_HEADER_RECORDING,
     config,
 )
 
@@ -165,6 +168,30 @@ DERIVED: Dict[str, Sequence[Derived]] = {
         ),
         ("ours APM - apm-transactions", "diff", "ours-apm", APM_REFERENCE),
         ("agent APM - apm-transactions", "diff", "apm-agent", APM_REFERENCE),
+        (
+            "propagate_context on - off, recording",
+            "diff",
+            PROPAGATE_RECORDING,
+            "ours-otel",
+        ),
+        (
+            "propagate_context on - off, sampled out",
+            "diff",
+            PROPAGATE_SAMPLED_OUT,
+            "ours-otel-sampled-out",
+        ),
+        (
+            "a constant traceparent sent by the application - none, recording",
+            "diff",
+            TRACE_HEADER_RECORDING,
+            "ours-otel",
+        ),
+        (
+            "propagate_context on - a constant traceparent, recording",
+            "diff",
+            PROPAGATE_RECORDING,
+            TRACE_HEADER_RECORDING,
+        ),
         ("ours APM / agent APM", "ratio", "ours-apm", "apm-agent"),
         (
             "ours APM / agent APM, both minus apm-transactions",
@@ -260,6 +287,8 @@ def count(
         options["freeze_loop_clock"] = True
     if cfg.apm != "none":
         options.update(apm_transport=args.apm_transport, apm_settings=APM_SETTINGS)
+    if cfg.trace_header:
+        options["trace_header"] = True
     dumps = Path(tempfile.mkdtemp(prefix="callgrind-"))
     worker = Worker(
         client,

@@ -132,7 +132,12 @@ def set_up(
     if cfg.ours:
         import instrumentation
 
-        instrumentation.instrument(clients=[client], backends=list(cfg.ours))
+        if cfg.propagate:  # only then: earlier versions measured with --src may lack the option
+            instrumentation.instrument(
+                clients=[client], backends=list(cfg.ours), propagate_context=True
+            )
+        else:
+            instrumentation.instrument(clients=[client], backends=list(cfg.ours))
     if cfg.floor == "wrapt":
         patch_through(client)
     return recorders
@@ -317,6 +322,11 @@ class Workload:
             es = AsyncElasticsearch(url)
             self._close = es.close
 
+            if (options or {}).get("trace_header"):
+                # A constant ``traceparent`` the application sends itself: what carrying one
+                # more header costs elastic-transport and aiohttp, without anything computing it.
+                es = es.options(headers={"traceparent": TRACE_HEADER})
+
             async def search() -> Any:
                 return await es.search(index=ES_INDEX, query=ES_QUERY, size=5)
 
@@ -354,6 +364,10 @@ class Workload:
         return {
             "es_replay": {"requests": self._replay.requests, "forwarded": self._replay.forwarded}
         }
+
+
+#: The constant ``traceparent`` of the ``trace_header`` configurations.
+TRACE_HEADER = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 
 def floored(calls: Dict[str, Call]) -> Dict[str, Call]:

@@ -79,6 +79,9 @@ class Config(NamedTuple):
     one CLIENT span with the same attributes, current during the call, and the duration histogram.
     ``"wrapt"``: the functions ours patches are patched with wrapt wrappers that do nothing but
     call through. What either costs is the SDK's or wrapt's, not ours: a floor under the budgets.
+    ``propagate``: ours with ``propagate_context=True`` (the call's trace context in the request).
+    ``trace_header``: the application sends a constant ``traceparent`` header with each call
+    itself (what carrying one more header costs the transport, nothing computing it).
     """
 
     name: str
@@ -89,6 +92,8 @@ class Config(NamedTuple):
     es_spans: bool
     meter: bool = True
     floor: str = ""
+    propagate: bool = False
+    trace_header: bool = False
 
 
 #: What the floor configurations record per call, the same attributes as ours records for the
@@ -282,6 +287,43 @@ WEAVIATE_CONFIGS: Tuple[Config, ...] = (
 )
 
 CONFIGS: Dict[str, Tuple[Config, ...]] = {"elasticsearch": ES_CONFIGS, "weaviate": WEAVIATE_CONFIGS}
+
+#: ``propagate_context`` on, beside ``ours-otel`` and ``ours-otel-sampled-out`` (what it adds to a
+#: call): counted by ``benchmarks.callgrind`` only, not part of the timed phase of ``make bench``.
+PROPAGATE_RECORDING = "ours-otel-propagate"
+PROPAGATE_SAMPLED_OUT = "ours-otel-sampled-out-propagate"
+#: ``ours-otel`` with the application sending a constant ``traceparent`` itself: the transport's
+#: share of what ``propagate_context`` adds.
+TRACE_HEADER_RECORDING = "ours-otel-trace-header"
+PROPAGATION_CONFIGS: Tuple[Config, ...] = (
+    Config(
+        TRACE_HEADER_RECORDING,
+        "ours, OpenTelemetry recording, a constant traceparent sent by the application",
+        "recording",
+        ("otel",),
+        "none",
+        True,
+        trace_header=True,
+    ),
+    Config(
+        PROPAGATE_RECORDING,
+        "ours, OpenTelemetry recording, propagate_context on",
+        "recording",
+        ("otel",),
+        "none",
+        True,
+        propagate=True,
+    ),
+    Config(
+        PROPAGATE_SAMPLED_OUT,
+        "ours, OpenTelemetry sampled out, propagate_context on",
+        "sampled_out",
+        ("otel",),
+        "none",
+        True,
+        propagate=True,
+    ),
+)
 OPERATIONS: Dict[str, Tuple[str, ...]] = {
     "elasticsearch": ES_OPERATIONS,
     "weaviate": WEAVIATE_OPERATIONS,
@@ -318,7 +360,8 @@ PRECISE_CONFIGS: Dict[str, Tuple[str, ...]] = {
 #: (ours with a MeterProvider, the SDK floors of a bare recording span with and without the
 #: histogram, and, for Elasticsearch, elasticsearch-py's own span under a recording SDK), and the
 #: Elastic APM agent (its transactions alone, ours through the APM backend, and for Elasticsearch
-#: the agent's own spans; it has no Weaviate instrumentation).
+#: the agent's own spans; it has no Weaviate instrumentation); for Elasticsearch also ours with
+#: ``propagate_context`` on (``PROPAGATION_CONFIGS``).
 CALLGRIND_EXTRA_CONFIGS: Dict[str, Tuple[str, ...]] = {
     "elasticsearch": (
         "ours-otel",
@@ -329,6 +372,9 @@ CALLGRIND_EXTRA_CONFIGS: Dict[str, Tuple[str, ...]] = {
         APM_REFERENCE,
         "apm-agent",
         "ours-apm",
+        PROPAGATE_RECORDING,
+        PROPAGATE_SAMPLED_OUT,
+        TRACE_HEADER_RECORDING,
     ),
     "weaviate": (
         "ours-otel",
@@ -342,7 +388,7 @@ CALLGRIND_EXTRA_CONFIGS: Dict[str, Tuple[str, ...]] = {
 
 
 def config(client: str, name: str) -> Config:
-    for candidate in CONFIGS[client]:
+    for candidate in (*CONFIGS[client], *PROPAGATION_CONFIGS):
         if candidate.name == name:
             return candidate
     raise KeyError(f"no configuration {name!r} for {client}")

@@ -48,6 +48,25 @@ def test_the_current_context_is_the_api_s_own() -> None:
     context.detach(token)
 
 
+def test_has_baggage_agrees_with_the_baggage_api() -> None:
+    from opentelemetry import baggage
+
+    assert hasattr(baggage, "_BAGGAGE_KEY")
+    empty = context.get_current()
+    assert _compat.has_baggage(empty) is bool(baggage.get_all(empty)) is False
+    some = baggage.set_baggage("tenant", "acme", empty)
+    assert _compat.has_baggage(some) is bool(baggage.get_all(some)) is True
+    cleared = baggage.remove_baggage("tenant", some)
+    assert _compat.has_baggage(cleared) is bool(baggage.get_all(cleared)) is False
+
+
+def test_the_span_context_is_read_as_the_tuple_it_is() -> None:
+    """``propagate_context``'s fast path reads a ``SpanContext`` by index, not property."""
+    from instrumentation.backends import _w3c
+
+    assert _w3c._TUPLE
+
+
 def test_suppressed_agrees_with_is_instrumentation_enabled() -> None:
     assert _compat.suppressed() is (not is_instrumentation_enabled()) is False
     with suppress_instrumentation():

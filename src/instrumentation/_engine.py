@@ -11,7 +11,8 @@ guard (a failing step never skips the next, a started record is always ended):
 2. ``start``: one record per active backend, each saying whether it records in detail;
 3. the request's details (query text, batch size), only when a backend records in detail;
 4. ``enter``: each record made current while the client's code runs (a request hook runs here);
-5. ``inject``: the trace context written into the request's ``carrier`` (``propagate_context``);
+5. ``inject``: the trace context written into the request's ``carrier`` (``propagate_context``),
+   in place of any trace header the application put there: one trace per request;
 6. the user's call is awaited, outside every guard: its result or exception passes untouched;
 7. the window closes; the outcome is read (``reader.response`` / ``reader.error``);
 8. ``end``: each record leaves the context and ends from the outcome (span, metric, APM span).
@@ -39,6 +40,7 @@ from typing import (
     Tuple,
 )
 
+from instrumentation import _trace_headers
 from instrumentation._guard import report
 from instrumentation._record import Record
 
@@ -161,6 +163,8 @@ def _traced_call(steps: _Steps) -> Callable[..., Awaitable[Any]]:
                 report(exc, label)
             if carrier is not None:
                 try:
+                    if carrier:  # the application's own trace headers: ours replace them
+                        _trace_headers.clear(carrier)
                     inject(handle, carrier)
                 except Exception as exc:
                     report(exc, label)
@@ -296,6 +300,14 @@ class _Fanout:
 
     def __init__(self, backends: Sequence[Backend]) -> None:
         self.backends = tuple(backends)
+        #: The order in which backends are asked for the call's trace context (``inject``):
+        #: those with ``inject_first`` (Elastic APM), then the rest as configured.
+        self._injecting = tuple(
+            sorted(
+                range(len(self.backends)),
+                key=lambda index: not getattr(self.backends[index], "inject_first", False),
+            )
+        )
 
     def start(self, record: Record, start_ns: int) -> Optional[Tuple[Any, bool]]:
         handles: List[Optional[Tuple[Any, bool]]] = []
@@ -325,9 +337,12 @@ class _Fanout:
         return tokens
 
     def inject(self, handles: List[Any], carrier: Carrier) -> bool:
-        """The first backend that has a trace context for this call writes it (in the order the
-        backends were configured: OpenTelemetry before Elastic APM)."""
-        for backend, handle in zip(self.backends, handles):
+        """One backend's trace context: one trace per request. The first that has a context for
+        this call writes all of its headers, asked in ``_injecting`` order: Elastic APM when it
+        records the call (its agent's own HTTP instrumentation, when on, writes the same APM
+        context), else OpenTelemetry."""
+        for index in self._injecting:
+            handle, backend = handles[index], self.backends[index]
             if handle is not None:
                 try:
                     if backend.inject(handle[0], carrier):

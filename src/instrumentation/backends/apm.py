@@ -99,6 +99,10 @@ class _Handle:
 
 class ElasticApmBackend:
     name = "apm"
+    #: Asked first for a call's trace context (the engine's inject step): when it records the call
+    #: (a transaction is current), the request carries the APM context, as it does when the agent's
+    #: own HTTP instrumentation writes it, so the request's trace does not depend on that setting.
+    inject_first = True
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

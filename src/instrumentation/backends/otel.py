@@ -16,7 +16,7 @@ import os
 import traceback
 from typing import Any, Dict, Optional, Tuple
 
-from opentelemetry import metrics, propagate, trace
+from opentelemetry import metrics, trace
 from opentelemetry.trace import INVALID_SPAN, SpanKind, Status, StatusCode
 
 from instrumentation import _attributes as A
@@ -36,6 +36,7 @@ from instrumentation._guard import report
 from instrumentation._query import scrub_reason
 from instrumentation._record import AttributeValue, CallView, Record
 from instrumentation._version import SCOPE_NAME, __version__
+from instrumentation.backends import _w3c
 
 _SCHEMA_URL = "https://opentelemetry.io/schemas/1.44.0"
 _CACHE_LIMIT = 2048
@@ -224,7 +225,7 @@ class OpenTelemetryBackend:
         """The global propagator's headers for this call's span (sampled out: the flag off)."""
         if span is None or span is INVALID_SPAN:
             return False  # no span (a meter only), or an invalid one: nothing to continue
-        propagate.inject(carrier, context=trace.set_span_in_context(span))
+        _w3c.inject(carrier, span)
         return True
 
     def end(

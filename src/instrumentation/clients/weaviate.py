@@ -32,6 +32,7 @@ from instrumentation._query import bound
 from instrumentation._record import Record, exception_type
 from instrumentation._registry import Client
 from instrumentation._routes import Routes, first_segment
+from instrumentation._trace_headers import TRACE_HEADERS
 from instrumentation._url import redact_url
 from instrumentation.instrumentors import ClientInstrumentor
 
@@ -694,6 +695,10 @@ def _wrappers(engine: Engine) -> Dict[str, Any]:
             if unchecked is not None and kwargs.get("status_codes") is None:
                 used = unchecked
             if group is not None:
+                if late and group.carrier is not None:
+                    # A multi-request call that sends as it is called (``collections.exists``):
+                    # its span has not started yet, so the request is built when awaited.
+                    return _in_group(group, op, _send_later(wrapped, args, kwargs), used)
                 return _in_group(group, op, wrapped(*args, **kwargs), used)
             if propagate:  # the request takes the context of the span, started first
                 op.carrier = {}
@@ -780,23 +785,90 @@ def _outgoing() -> Optional[Dict[str, str]]:
 
 
 def _rest_headers(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    """The headers of the request ``_send`` builds, plus the call's trace context."""
+    """The headers of the request ``_send`` builds, with the call's trace context (in place of
+    any the connection's own headers have: one value per header)."""
     headers = wrapped(*args, **kwargs)
     with guard:
         carrier = _outgoing()
         if carrier:
+            if any(key.lower() in TRACE_HEADERS for key in headers):
+                headers = {k: v for k, v in headers.items() if k.lower() not in TRACE_HEADERS}
             return {**headers, **carrier}
     return headers
 
 
 def _grpc_metadata(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    """The metadata of a gRPC call, plus the call's trace context (gRPC keys are lower-case)."""
+    """The metadata of a gRPC call, with the call's trace context in place of any the
+    connection's own metadata has (gRPC keys are lower-case)."""
     metadata = wrapped(*args, **kwargs)
     with guard:
         carrier = _outgoing()
         if carrier:
-            return (*(metadata or ()), *((key.lower(), value) for key, value in carrier.items()))
+            kept = tuple(pair for pair in metadata or () if pair[0].lower() not in TRACE_HEADERS)
+            return (*kept, *((key.lower(), value) for key, value in carrier.items()))
     return metadata
+
+
+async def _request_hook(request: Any) -> None:
+    """httpx ``request`` event hook: the call's trace context, when the request is sent."""
+    with guard:
+        carrier = _outgoing()
+        if carrier:
+            request.headers.update(carrier)  # replaces a value already there, never a second one
+
+
+def _rest_client(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    """The httpx clients the connection makes: one made inside a traced call (the temporary
+    client of ``connect``'s ``GET /v1/.well-known/openid-configuration``, which does not go through
+    ``_send``; the connection's own client when ``connect`` makes it) sends the context of the call
+    in flight with each request."""
+    client = wrapped(*args, **kwargs)
+    with guard:
+        colour = args[0] if args else kwargs.get("colour")
+        if colour == "async" and _outgoing():
+            hooks = client.event_hooks
+            hooks.setdefault("request", []).append(_request_hook)
+            client.event_hooks = hooks
+    return client
+
+
+class _WithMetadata:
+    """A gRPC channel whose unary calls also send ``pairs`` as metadata."""
+
+    __slots__ = ("_channel", "_pairs")
+
+    def __init__(self, channel: Any, pairs: Tuple[Tuple[str, str], ...]) -> None:
+        self._channel = channel
+        self._pairs = pairs
+
+    def unary_unary(self, *args: Any, **kwargs: Any) -> Callable[..., Any]:
+        call = self._channel.unary_unary(*args, **kwargs)
+        pairs = self._pairs
+
+        def with_metadata(request: Any, *rest: Any, metadata: Any = None, **options: Any) -> Any:
+            return call(request, *rest, metadata=(*(metadata or ()), *pairs), **options)
+
+        return with_metadata
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._channel, name)
+
+
+def _health_check(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    """``connect``'s gRPC health check sends no metadata of its own: while it makes its call (when
+    ``_ping_grpc`` is called, not awaited), the connection's channel adds the call's context."""
+    carrier = channel = None
+    with guard:
+        carrier = _outgoing()
+        channel = getattr(instance, "_grpc_channel", None)
+    if not carrier or channel is None:
+        return wrapped(*args, **kwargs)
+    pairs = tuple((key.lower(), value) for key, value in carrier.items())
+    instance._grpc_channel = _WithMetadata(channel, pairs)
+    try:
+        return wrapped(*args, **kwargs)
+    finally:
+        instance._grpc_channel = channel
 
 
 #: How each kind of call is read.
@@ -871,5 +943,7 @@ def patches(engine: Engine) -> Tuple[Patch, ...]:
                 _CONNECTION, "ConnectionAsync._ConnectionBase__get_latest_headers", _rest_headers
             ),
             Patch(_CONNECTION, "ConnectionAsync.grpc_headers", _grpc_metadata),
+            Patch(_CONNECTION, "ConnectionAsync._make_client", _rest_client),
+            Patch(_CONNECTION, "ConnectionAsync._ping_grpc", _health_check),
         )
     return rows
