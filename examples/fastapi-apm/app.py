@@ -366,4 +366,7 @@ if __name__ == "__main__":
 
     port = int(os.environ.get("PORT", "8000"))
     print(f"Try: curl 'http://127.0.0.1:{port}/search?q=alien'", flush=True)
-    uvicorn.run(app, host="127.0.0.1", port=port)
+    try:
+        uvicorn.run(app, host="127.0.0.1", port=port)
+    except KeyboardInterrupt:  # Ctrl-C once shut down: uvicorn re-raises it (a traceback on 3.9)
+        pass

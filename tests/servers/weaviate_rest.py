@@ -1007,11 +1007,16 @@ async def connect_async_client(
     (``additional_config``, ``headers``, ``auth_credentials``...).
     """
     import weaviate
-    from weaviate.config import AdditionalConfig, GrpcConfig
+    from weaviate.config import AdditionalConfig
+
+    try:
+        from weaviate.config import GrpcConfig
+    except ImportError:  # clients before 4.20 take no channel options: the shared pool then
+        GrpcConfig = None
 
     kwargs.setdefault("skip_init_checks", True)
     config = kwargs.get("additional_config") or AdditionalConfig()
-    if config.grpc_config is None:
+    if GrpcConfig is not None and config.grpc_config is None:
         # Each client its own gRPC subchannels. gRPC shares them between channels to the same
         # address, so a client to a port that a stopped stand-in had (the kernel gives ports
         # out again) inherited that connection's reconnect backoff, and its calls were refused
