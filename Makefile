@@ -82,7 +82,7 @@ define run-fast-tier-from-wheel
 		assert "site-packages" in instrumentation.__file__, instrumentation.__file__; \
 		print("fast tier on Python", sys.version.split()[0], "with", instrumentation.__file__)'
 	$(1)/bin/pip list 2>/dev/null | grep -i -E \
-		'^(opentelemetry|wrapt|elasticsearch|opensearch|weaviate|elastic-apm|grpcio|pytest) '
+		'^(opentelemetry-[a-z-]+|wrapt|elasticsearch|opensearch-py|weaviate-client|elastic-apm|grpcio|protobuf|pytest) '
 	$(1)/bin/pytest -q -p no:cacheprovider --ignore=tests/real
 endef
 
