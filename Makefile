@@ -66,17 +66,16 @@ PYTHON_OLDEST ?= $(or $(lastword $(wildcard $(PYENV_ROOT)/versions/3.9.*/bin/pyt
 PYTHON_NEWEST ?= $(or $(lastword $(wildcard $(PYENV_ROOT)/versions/3.13.*/bin/python3.13)),python3.13)
 VENV_OLDEST := .venv-oldest
 VENV_NEWEST := .venv-newest
-WHEELS := dist/matrix
 
 # A clean environment every run: a fresh venv, the wheel built from this tree with its dev extra
 # (the test tools), and the fast tier run against it (pytest's pythonpath is the repository root,
 # never src/). Then the check that the tests saw the wheel, and the versions they ran with.
 define run-fast-tier-from-wheel
-	rm -rf $(1) $(WHEELS)
+	rm -rf $(1)
 	$(2) -m venv $(1)
 	$(1)/bin/pip install -q --upgrade pip
-	$(1)/bin/pip wheel -q --no-deps -w $(WHEELS) .
-	$(1)/bin/pip install -q $(3) "$$(ls $(WHEELS)/*.whl)[dev]"
+	$(1)/bin/pip wheel -q --no-deps -w $(1)/wheel .
+	$(1)/bin/pip install -q $(3) "$$(ls $(1)/wheel/*.whl)[dev]"
 	$(1)/bin/pip check
 	$(1)/bin/python -c 'import instrumentation, sys; \
 		assert "site-packages" in instrumentation.__file__, instrumentation.__file__; \
@@ -122,7 +121,7 @@ stop-real-servers:
 	$(VENV)/bin/python -m tests.real.servers stop
 
 clean:
-	rm -rf $(VENV) $(VENV_ES8) $(VENV_OS2) $(VENV_OLDEST) $(VENV_NEWEST) $(WHEELS) .pytest_cache \
+	rm -rf $(VENV) $(VENV_ES8) $(VENV_OS2) $(VENV_OLDEST) $(VENV_NEWEST) .pytest_cache \
 		.mypy_cache .ruff_cache site
 
 # Local servers to try the instrumentation on (docs/getting-started.md): the real ones when they can

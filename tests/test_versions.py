@@ -4,6 +4,7 @@ exactly the Pythons the Makefile runs the tests on."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import sys
 from pathlib import Path
@@ -107,3 +108,33 @@ def test_each_instrumentor_declares_the_floor_of_its_extra(client: str) -> None:
     declared = Requirement(CLIENTS[client].requirement)
     (floor,) = [Version(s.version) for s in declared.specifier if s.operator == ">="]
     assert _floors()[canonicalize_name(declared.name)] == floor
+
+
+DATABASE_NAMES = (
+    "DB_COLLECTION_NAME",
+    "DB_NAMESPACE",
+    "DB_OPERATION_BATCH_SIZE",
+    "DB_OPERATION_NAME",
+    "DB_QUERY_SUMMARY",
+    "DB_QUERY_TEXT",
+    "DB_RESPONSE_STATUS_CODE",
+    "DB_SYSTEM_NAME",
+)
+
+
+def test_below_semconv_0_54_the_database_names_are_spelled_as_the_conventions_spell_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stable = pytest.importorskip("opentelemetry.semconv.attributes.db_attributes")
+    from instrumentation import _attributes
+
+    # As on semantic-conventions < 0.54b0 (the oldest environment runs that way for real).
+    monkeypatch.setitem(sys.modules, "opentelemetry.semconv.attributes.db_attributes", None)
+    monkeypatch.delattr(sys.modules["opentelemetry.semconv.attributes"], "db_attributes")
+    spec = importlib.util.find_spec("instrumentation._attributes")
+    assert spec is not None and spec.loader is not None
+    fallback = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fallback)
+    assert fallback._db is None
+    for name in DATABASE_NAMES:
+        assert getattr(fallback, name) == getattr(stable, name) == getattr(_attributes, name)
