@@ -61,7 +61,7 @@ test-os2: $(VENV_OS2)/.installed
 # (tests/oldest-constraints.txt: every lower bound of pyproject.toml) and the newest with the
 # newest of everything. Each environment holds the package as users get it: the built wheel, not
 # the source tree. From pyenv when it has them, else from PATH; PYTHON_OLDEST=... to choose.
-PYENV_ROOT ?= $(shell pyenv root 2>/dev/null)
+PYENV_ROOT ?= $(or $(shell pyenv root 2>/dev/null),$(HOME)/.pyenv)
 PYTHON_OLDEST ?= $(or $(lastword $(wildcard $(PYENV_ROOT)/versions/3.9.*/bin/python3.9)),python3.9)
 PYTHON_NEWEST ?= $(or $(lastword $(wildcard $(PYENV_ROOT)/versions/3.13.*/bin/python3.13)),python3.13)
 VENV_OLDEST := .venv-oldest
