@@ -10,7 +10,8 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 ES_TESTS := tests/clients/test_elasticsearch.py tests/clients/test_elasticsearch_helpers.py \
 	tests/backends/test_otel.py tests/test_instrumentors.py tests/servers/test_elasticsearch.py
 
-.PHONY: demo test test-es8 test-es8-real test-os2 lint docs bench clean real-servers stop-real-servers
+.PHONY: demo test test-es8 test-es8-real test-os2 test-matrix test-oldest test-newest lint docs bench \
+	clean real-servers stop-real-servers
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +57,42 @@ test-os2: $(VENV_OS2)/.installed
 	$(VENV_OS2)/bin/pytest -q tests/clients/test_opensearch.py \
 		tests/test_propagation.py::test_opensearch_requests_carry_the_call_span
 
+# The Pythons we claim beside the default python3 (make test): the oldest with the oldest pins
+# (tests/oldest-constraints.txt: every lower bound of pyproject.toml) and the newest with the
+# newest of everything. Each environment holds the package as users get it: the built wheel, not
+# the source tree. From pyenv when it has them, else from PATH; PYTHON_OLDEST=... to choose.
+PYENV_ROOT ?= $(or $(shell pyenv root 2>/dev/null),$(HOME)/.pyenv)
+PYTHON_OLDEST ?= $(or $(lastword $(wildcard $(PYENV_ROOT)/versions/3.9.*/bin/python3.9)),python3.9)
+PYTHON_NEWEST ?= $(or $(lastword $(wildcard $(PYENV_ROOT)/versions/3.13.*/bin/python3.13)),python3.13)
+VENV_OLDEST := .venv-oldest
+VENV_NEWEST := .venv-newest
+
+# A clean environment every run: a fresh venv, the wheel built from this tree with its dev extra
+# (the test tools), and the fast tier run against it (pytest's pythonpath is the repository root,
+# never src/). Then the check that the tests saw the wheel, and the versions they ran with.
+define run-fast-tier-from-wheel
+	rm -rf $(1)
+	$(2) -m venv $(1)
+	$(1)/bin/pip install -q --upgrade pip
+	$(1)/bin/pip wheel -q --no-deps -w $(1)/wheel .
+	$(1)/bin/pip install -q $(3) "$$(ls $(1)/wheel/*.whl)[dev]"
+	$(1)/bin/pip check
+	$(1)/bin/python -c 'import instrumentation, sys; \
+		assert "site-packages" in instrumentation.__file__, instrumentation.__file__; \
+		print("fast tier on Python", sys.version.split()[0], "with", instrumentation.__file__)'
+	$(1)/bin/pip list 2>/dev/null | grep -i -E \
+		'^(opentelemetry-[a-z-]+|wrapt|elasticsearch|opensearch-py|weaviate-client|elastic-apm|grpcio|protobuf|pytest) '
+	$(1)/bin/pytest -q -p no:cacheprovider --ignore=tests/real
+endef
+
+test-matrix: test-oldest test-newest
+
+test-oldest:
+	$(call run-fast-tier-from-wheel,$(VENV_OLDEST),$(PYTHON_OLDEST),-c tests/oldest-constraints.txt)
+
+test-newest:
+	$(call run-fast-tier-from-wheel,$(VENV_NEWEST),$(PYTHON_NEWEST),)
+
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check src tests examples benchmarks
 	$(VENV)/bin/ruff format --check src tests examples benchmarks
@@ -84,7 +121,8 @@ stop-real-servers:
 	$(VENV)/bin/python -m tests.real.servers stop
 
 clean:
-	rm -rf $(VENV) $(VENV_ES8) $(VENV_OS2) .pytest_cache .mypy_cache .ruff_cache site
+	rm -rf $(VENV) $(VENV_ES8) $(VENV_OS2) $(VENV_OLDEST) $(VENV_NEWEST) .pytest_cache \
+		.mypy_cache .ruff_cache site
 
 # Local servers to try the instrumentation on (docs/getting-started.md): the real ones when they can
 # be had (tests/real/servers.py), else the loopback stand-ins of tests/servers, in the foreground

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any, AsyncIterator, Awaitable, Callable, Dict, List, NamedTuple, Tuple
+from typing import Any, AsyncIterator, Awaitable, Callable, Dict, Iterator, List, NamedTuple, Tuple
 
 import pytest
 import weaviate.classes as wvc
@@ -32,7 +32,16 @@ from tests.support.in_flight import HELD_BACK
 from tests.support.telemetry import DURATION_METRIC
 from tests.support.toy_client import ToyClient, ToyError
 
-_registry.register("tests.support.toy_instrumentation")
+TOY = "tests.support.toy_instrumentation"
+
+
+@pytest.fixture(autouse=True)
+def _toy_registered() -> Iterator[None]:
+    """The toy client is known while these tests run, and only then."""
+    _registry.register(TOY)
+    yield
+    instrumentation.uninstrument()
+    _registry.forget(TOY)
 
 
 class Clients(NamedTuple):

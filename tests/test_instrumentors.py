@@ -107,3 +107,7 @@ def test_with_an_sdk_nothing_is_said(elasticsearch_server: Any) -> None:
         "es_app.py", {"ELASTICSEARCH_URL": elasticsearch_server.url}
     )
     assert "no span or metric is recorded" not in stderr
+    # Nor by the loader, whatever opentelemetry-instrumentation this is (0.48b0 aborted on a
+    # distribution without the `instruments` extra: "Failed to auto initialize opentelemetry").
+    assert "Failed to auto initialize" not in stderr, stderr
+    assert "instrumentation.instrumentors" not in stderr, stderr

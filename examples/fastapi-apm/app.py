@@ -40,6 +40,7 @@ import elasticapm
 import weaviate
 import weaviate.classes as wvc
 from elasticapm.contrib.starlette import ElasticAPM, make_apm_client
+from elasticapm.transport.http import Transport
 from elasticsearch import AsyncElasticsearch
 from fastapi import FastAPI, Request, Response
 from pydantic import BaseModel
@@ -54,6 +55,27 @@ class Movie(BaseModel):
     title: str
     year: Optional[int] = None
     plot: str = ""
+
+
+class ClosingTransport(Transport):
+    """The agent's HTTP transport, closing the gzip buffer it drops unused after a flush with
+    nothing to send. elastic-apm 6.x leaves that buffer to the garbage collector, and CPython
+    3.13.0 to 3.13.2 report every one collected: ``Exception ignored ... gzip.py ... ValueError:
+    I/O operation on closed file`` (see docs/troubleshooting.md)."""
+
+    _buffer: Any = None
+
+    def _init_buffer(self) -> Any:
+        if self._buffer is not None and not self._buffer.closed:
+            self._buffer.close()  # dropped unused (a buffer that was sent is closed already)
+        self._buffer = super()._init_buffer()
+        return self._buffer
+
+    def close(self) -> None:
+        super().close()
+        thread = getattr(self, "_thread", None)
+        if self._buffer is not None and not (thread is not None and thread.is_alive()):
+            self._buffer.close()
 
 
 class StandIns:
@@ -196,6 +218,7 @@ def create_app(environ: Mapping[str, str] = os.environ, out: Optional[TextIO] = 
                 "CENTRAL_CONFIG": False,
                 "CLOUD_PROVIDER": "none",
                 "METRICS_INTERVAL": "0ms",
+                "TRANSPORT_CLASS": f"{__name__}.{ClosingTransport.__name__}",
                 # the in-process intake prints what it gets: send it at once, not every 10 s
                 **({"API_REQUEST_TIME": "100ms"} if local_intake else {}),
             }
@@ -366,4 +389,7 @@ if __name__ == "__main__":
 
     port = int(os.environ.get("PORT", "8000"))
     print(f"Try: curl 'http://127.0.0.1:{port}/search?q=alien'", flush=True)
-    uvicorn.run(app, host="127.0.0.1", port=port)
+    try:
+        uvicorn.run(app, host="127.0.0.1", port=port)
+    except KeyboardInterrupt:  # Ctrl-C once shut down: uvicorn re-raises it (a traceback on 3.9)
+        pass

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-from opentelemetry.semconv.attributes.db_attributes import (
-    DB_COLLECTION_NAME,
-    DB_NAMESPACE,
-    DB_OPERATION_BATCH_SIZE,
-    DB_OPERATION_NAME,
-    DB_QUERY_SUMMARY,
-    DB_QUERY_TEXT,
-    DB_RESPONSE_STATUS_CODE,
-    DB_SYSTEM_NAME,
-)
 from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 from opentelemetry.semconv.attributes.http_attributes import HTTP_REQUEST_METHOD
 from opentelemetry.semconv.attributes.server_attributes import SERVER_ADDRESS, SERVER_PORT
 from opentelemetry.semconv.attributes.url_attributes import URL_FULL
+
+_db: object
+try:  # the stable database names, published from semantic-conventions 0.54b0 on
+    from opentelemetry.semconv.attributes import db_attributes as _db
+except ImportError:  # older releases: the same names, as the conventions (v1.26 on) spell them
+    _db = None
+
+DB_COLLECTION_NAME: str = getattr(_db, "DB_COLLECTION_NAME", "db.collection.name")
+DB_NAMESPACE: str = getattr(_db, "DB_NAMESPACE", "db.namespace")
+DB_OPERATION_BATCH_SIZE: str = getattr(_db, "DB_OPERATION_BATCH_SIZE", "db.operation.batch.size")
+DB_OPERATION_NAME: str = getattr(_db, "DB_OPERATION_NAME", "db.operation.name")
+DB_QUERY_SUMMARY: str = getattr(_db, "DB_QUERY_SUMMARY", "db.query.summary")
+DB_QUERY_TEXT: str = getattr(_db, "DB_QUERY_TEXT", "db.query.text")
+DB_RESPONSE_STATUS_CODE: str = getattr(_db, "DB_RESPONSE_STATUS_CODE", "db.response.status_code")
+DB_SYSTEM_NAME: str = getattr(_db, "DB_SYSTEM_NAME", "db.system.name")
 
 DB_OPERATION_PARAMETER = "db.operation.parameter."
 DB_RESPONSE_RETURNED_ROWS = "db.response.returned_rows"

@@ -24,6 +24,8 @@ class Patch(NamedTuple):
     module: str
     path: str  # "Class.method" or "function"
     wrapper: Callable[..., Any]  # wrapt signature: (wrapped, instance, args, kwargs)
+    #: A target only newer versions of the library have: skipped without a warning when missing.
+    optional: bool = False
 
 
 class _Applied(NamedTuple):
@@ -80,6 +82,9 @@ class Patcher:
             try:
                 self._patch(module, patch)
             except Exception as exc:
+                if patch.optional and isinstance(exc, AttributeError):
+                    logger.debug("%s.%s not in this version: %s", patch.module, patch.path, exc)
+                    continue
                 logger.warning(
                     "cannot instrument %s.%s (%s); the rest of the instrumentation still works",
                     patch.module,

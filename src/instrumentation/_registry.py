@@ -91,6 +91,14 @@ def clients() -> Dict[str, Client]:
     return {name: module.CLIENT for name, module in modules().items()}
 
 
+def forget(module: str) -> None:
+    """Undo ``register(module)``."""
+    global _modules
+    if module in _registered:
+        _registered.remove(module)
+        _modules = None
+
+
 def register(module: str) -> Client:
     """Make the client module ``module`` (a dotted name) known, as the package's own are."""
     global _modules

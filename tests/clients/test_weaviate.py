@@ -35,7 +35,7 @@ from tests.support.telemetry import (
     exported_text,
     finished,
 )
-from tests.support.weaviate import FastAsyncio
+from tests.support.weaviate import FastAsyncio, needs_batch_stream
 
 PROPS = [
     wvc.config.Property(name="title", data_type=wvc.config.DataType.TEXT),
@@ -461,6 +461,7 @@ async def test_uninstrument_leaves_the_connection_class_as_it_was(
     assert finished(span_exporter) == []
 
 
+@needs_batch_stream
 async def test_batch_stream_is_one_span_for_the_stream(
     movies: Any, instrumented: Any, span_exporter: Any
 ) -> None:

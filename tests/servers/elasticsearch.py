@@ -591,6 +591,7 @@ class ElasticsearchStandIn:
             (read, "{index}/_refresh", self._refresh),
             (put, "{index}", self._create_index),
             (head, "{index}", self._index_exists),
+            (("GET",), "{index}", self._get_index),
             (write, "{index}/_doc/{id}", self._index_doc),
             (write, "{index}/_create/{id}", self._create_doc),
             (post, "{index}/_doc", self._index_doc),
@@ -945,6 +946,21 @@ class ElasticsearchStandIn:
     def _index_exists(self, call: _Call) -> _Reply:
         self._resolve(call.params["index"])
         return 200, None
+
+    def _get_index(self, call: _Call) -> _Reply:
+        """``indices.get``; also what opensearch-py 2.4's aiohttp connection sends for
+        ``indices.exists`` (its HEAD turned into a GET)."""
+        expression = call.params["index"]
+        if expression.startswith("_"):
+            raise _NoHandler(f"no handler found for uri [/{expression}] and method [GET]")
+        return 200, {
+            index.name: {
+                "aliases": {},
+                "mappings": {"properties": {k: {"type": v} for k, v in index.mapping.items()}},
+                "settings": {"index": {"uuid": index.uuid, "provided_name": index.name}},
+            }
+            for index in self._resolve(expression)
+        }
 
     def _index_doc(self, call: _Call, create: bool = False) -> _Reply:
         index = self._for_write(call.params["index"])

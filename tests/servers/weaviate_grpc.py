@@ -218,7 +218,10 @@ def _bm25(objs: list[StoredObject], msg: Any) -> list[StoredObject]:
 
 
 def _hybrid(objs: list[StoredObject], msg: Any) -> list[StoredObject]:
-    alpha = msg.alpha_param if msg.HasField("alpha_param") else 0.75
+    if "alpha_param" in msg.DESCRIPTOR.fields_by_name:
+        alpha = msg.alpha_param if msg.HasField("alpha_param") else 0.75
+    else:  # the protos of clients before 4.19: a plain float, always sent
+        alpha = msg.alpha
     keyword = _bm25_scores(objs, msg.query, msg.properties)
     top = max(keyword.values(), default=0.0) or 1.0
     vector, words = _query_vector(msg), _tokens(msg.query)

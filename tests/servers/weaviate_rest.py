@@ -36,6 +36,7 @@ TenantsGet, Aggregate and BatchStream.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import json
 import re
@@ -1007,17 +1008,21 @@ async def connect_async_client(
     (``additional_config``, ``headers``, ``auth_credentials``...).
     """
     import weaviate
-    from weaviate.config import AdditionalConfig, GrpcConfig
+    from weaviate.config import AdditionalConfig
+
+    grpc_config_class: Any = None
+    with contextlib.suppress(ImportError):  # clients before 4.20 take no channel options
+        from weaviate.config import GrpcConfig as grpc_config_class
 
     kwargs.setdefault("skip_init_checks", True)
     config = kwargs.get("additional_config") or AdditionalConfig()
-    if config.grpc_config is None:
+    if grpc_config_class is not None and config.grpc_config is None:
         # Each client its own gRPC subchannels. gRPC shares them between channels to the same
         # address, so a client to a port that a stopped stand-in had (the kernel gives ports
         # out again) inherited that connection's reconnect backoff, and its calls were refused
         # for seconds: a "server gone" scenario failed once in CI that way.
         options = [("grpc.use_local_subchannel_pool", 1)]
-        grpc_config = GrpcConfig(channel_options=options)
+        grpc_config = grpc_config_class(channel_options=options)
         kwargs["additional_config"] = config.model_copy(update={"grpc_config": grpc_config})
     client = weaviate.use_async_with_custom(
         http_host=server.host,

@@ -37,8 +37,8 @@ async def time_out_when(event: asyncio.Event, awaitable: Awaitable[Any]) -> Any:
     if timeout is None:  # pragma: no cover - Python < 3.11
         try:
             return await cancel_when(event, awaitable)
-        except asyncio.CancelledError:
-            raise asyncio.TimeoutError() from None
+        except asyncio.CancelledError as exc:  # as wait_for raises it
+            raise asyncio.TimeoutError() from exc
     async with timeout(None) as deadline:
 
         async def expire() -> None:

@@ -40,7 +40,7 @@ SYSTEM = "weaviate"
 CLIENT = Client(
     name="weaviate",
     library="weaviate",
-    requirement="weaviate-client >= 4.13",
+    requirement="weaviate-client >= 4.17",
     extra="weaviate",
     system=SYSTEM,
     instrumentor="WeaviateAsyncInstrumentor",
@@ -894,7 +894,8 @@ def patches(engine: Engine) -> Tuple[Patch, ...]:
         Patch(_CONNECTION, "ConnectionAsync.grpc_batch_delete", request(read_batch_delete, GRPC)),
         Patch(_CONNECTION, "ConnectionAsync.grpc_aggregate", request(read_aggregate, GRPC)),
         Patch(_CONNECTION, "ConnectionAsync.grpc_tenants_get", request(read_tenants_get, GRPC)),
-        Patch(_CONNECTION, "ConnectionAsync.grpc_batch_stream", wrap["batch_stream"]),
+        # weaviate-client 4.20 and later: batch.stream() (older ones have no such method).
+        Patch(_CONNECTION, "ConnectionAsync.grpc_batch_stream", wrap["batch_stream"], True),
         Patch(_CONNECTION, "ConnectionAsync.connect", grouped("connect", _no_collection)),
         Patch(
             _COLLECTIONS,
