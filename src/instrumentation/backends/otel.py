@@ -56,6 +56,15 @@ def _live(provider: Any, variable: bool, no_op: Tuple[type, ...]) -> bool:
     return not isinstance(provider, no_op)
 
 
+def _renamed(span: Any, op: Record) -> None:
+    """A query language's statement, read once the span started, named the call: the span's name,
+    ``db.query.summary`` and ``db.collection.name`` follow it."""
+    span.update_name(op.query_summary)
+    span.set_attribute(A.DB_QUERY_SUMMARY, op.query_summary)
+    if op.collection:
+        span.set_attribute(A.DB_COLLECTION_NAME, op.collection)
+
+
 class _Handle:
     __slots__ = ("current", "detailed", "hook", "metrics", "span", "start")
 
@@ -226,6 +235,8 @@ class OpenTelemetryBackend:
         return handle
 
     def enter(self, handle: _Handle, op: Record) -> Any:
+        if handle.detailed and op.query_summary is not None:  # the statement named the call
+            _renamed(handle.span, op)
         if handle.hook is not None:
             hook, handle.hook = handle.hook, None
             self._request(hook, handle.span, op)
@@ -278,6 +289,8 @@ class OpenTelemetryBackend:
                     if detailed:
                         try:
                             reader.details(op, self._capture_query, self._query_max_length)
+                            if op.query_summary is not None:  # the statement named the call
+                                _renamed(span, op)
                         except Exception as exc:
                             report(exc)
                         if self._request_hook is not None:
