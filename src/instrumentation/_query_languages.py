@@ -102,13 +102,16 @@ class _Tokenizer:
         self.literals = re.compile("|".join(literal))
         self.triggers = "".join(sorted({a[0] for a in keep + drop}))
 
-    def scan(self, statement: str, max_length: int) -> str:
+    def scan(self, statement: str, max_length: int, start: bool = True) -> str:
+        """The statement with literals replaced and comments dropped; ``start``: it starts the
+        text (else it continues one, and keeps its leading space)."""
         limit = _READ_FACTOR * max_length
         if len(statement) > limit:
             statement = statement[:limit]
         for trigger in self.triggers:
             if trigger in statement:
-                text = self.pattern.sub(self.replace, statement).strip()  # comments gone
+                text = self.pattern.sub(self.replace, statement)  # comments: spaces
+                text = text.strip() if start else text.rstrip()
                 break
         else:
             text = self.literals.sub(PLACEHOLDER, statement)
@@ -175,7 +178,7 @@ def read_esql(statement: str, max_length: int) -> Statement:
     head = _ESQL_HEAD.match(statement)
     if head is None:
         return Statement(_ESQL.scan(statement, max_length), None, None)
-    rest = _ESQL.scan(statement[head.end() :], max_length)
+    rest = _ESQL.scan(statement[head.end() :], max_length, start=False)
     sources = head[2]
     if sources is None:  # ROW, SHOW: no source
         return Statement(head[1] + rest, None, head[1].upper()[:SUMMARY_MAX_LENGTH])

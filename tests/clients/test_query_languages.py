@@ -143,8 +143,8 @@ async def test_weaviate_graphql_raw_query(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         await weaviate_client.graphql_raw_query(
-            '{ Get { Movie(where: {path: ["title"], operator: Equal, valueText: "%s"}, limit: 3)'
-            " { title year } } }" % SECRET
+            '{ Get { Movie(where: {path: ["title"], operator: Equal, valueText: "SECRET"}, limit: 3)'
+            " { title year } } }".replace("SECRET", SECRET)
         )
     [span] = [s for s in finished(span_exporter) if s.attributes["db.operation.name"] == "graphql"]
     assert span.name == "Get Movie"
