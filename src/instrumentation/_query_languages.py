@@ -115,12 +115,13 @@ class _Tokenizer:
                 break
         else:
             text = self.literals.sub(PLACEHOLDER, statement)
-            if "rue" in text or "RUE" in text or "alse" in text or "ALSE" in text:
+            lowered = text.lower()
+            if "true" in lowered or "false" in lowered:
                 text = _BOOLEAN.sub(PLACEHOLDER, text)
-        if "?," in text:  # compact lists (JSON-like vectors): the regular expression
+        while "?, ?" in text:  # ``IN (?, ?, ?)``: halved per round, in C
+            text = text.replace("?, ?", PLACEHOLDER)
+        if "?," in text:  # other spacing, negative numbers (a vector): the regular expression
             text = _PLACEHOLDER_LIST.sub(PLACEHOLDER, text)
-        while "?, ?" in text or "?, -?" in text:  # ``IN (?, ?, ?)``: halved per round, in C
-            text = text.replace("?, ?", PLACEHOLDER).replace("?, -?", PLACEHOLDER)
         return text
 
 
