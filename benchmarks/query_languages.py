@@ -46,21 +46,31 @@ REST = ESQL[len("FROM movies"):]
 
 PIECES: List[Tuple[str, str]] = [
     ("loop", "pass"),
-    (f"ES|QL, {len(ESQL)} characters: the whole read (text, collection, summary)",
-     "read('esql', ESQL, 'sanitize', 2048)"),
-    ("ES|QL: its one regular-expression pass alone (literals to ?)",
-     "_ESQL.literals.sub('?', REST)"),
-    (f"ES|QL with a boolean, {len(ESQL_BOOLEANS)} characters: the whole read",
-     "read('esql', ESQL_BOOLEANS, 'sanitize', 2048)"),
+    (
+        f"ES|QL, {len(ESQL)} characters: the whole read (text, collection, summary)",
+        "read('esql', ESQL, 'sanitize', 2048)",
+    ),
+    (
+        "ES|QL: its one regular-expression pass alone (literals to ?)",
+        "_ESQL.literals.sub('?', REST)",
+    ),
+    (
+        f"ES|QL with a boolean, {len(ESQL_BOOLEANS)} characters: the whole read",
+        "read('esql', ESQL_BOOLEANS, 'sanitize', 2048)",
+    ),
     (f"SQL, {len(SQL)} characters: the whole read", "read('sql', SQL, 'sanitize', 2048)"),
-    (f"GraphQL, {len(GRAPHQL)} characters: the whole read",
-     "read('graphql', GRAPHQL, 'sanitize', 2048)"),
+    (
+        f"GraphQL, {len(GRAPHQL)} characters: the whole read",
+        "read('graphql', GRAPHQL, 'sanitize', 2048)",
+    ),
 ]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "query-languages.md"))
+    parser.add_argument(
+        "--out", default=str(ROOT / "benchmarks" / "results" / "query-languages.md")
+    )
     parser.add_argument("--calls", type=int, default=5000)
     parser.add_argument("--jobs", type=int, default=2, help="callgrind processes at once (2)")
     options = parser.parse_args()

@@ -6,9 +6,10 @@ tokenizer instead: one compiled regular expression, an alternation of what must 
 number and boolean literals, comments) and of what must stay although it looks like them (quoted
 identifiers, the index patterns a source command names), scanned once by ``re.sub``. Everything
 the expression does not match (keywords, commands, functions, field names, operators, parameter
-placeholders such as ``?`` and ``?name``) is copied as it is, in C. Python runs once per match,
-not per character: a 200-character ES|QL statement costs about 20,000 instructions
-(``benchmarks/results/query-languages.md``).
+placeholders such as ``?`` and ``?name``) is copied as it is, in C. A statement with none of the
+characters that start a kept or dropped token (the common case: no backquote, no comment) has its
+literals replaced by a plain ``?``, with no Python call per match; otherwise Python runs once per
+match, never per character. What it costs: ``benchmarks/results/query-languages.md``.
 
 What becomes ``?``: strings (single, double and triple quoted, escapes included; one left open runs
 to the end of the text, so a statement cut short never shows half a literal), numbers (with their

@@ -845,9 +845,9 @@ async def test_graphql_raw_query_is_read_and_answers_as_without_us(
     instrumented()
     name = movies.name
     query = (
-        '{ Get { %s(where: {path: ["title"], operator: Equal, valueText: "Alien"}, limit: 2)'
-        " { title } } }" % name
-    )
+        '{ Get { NAME(where: {path: ["title"], operator: Equal, valueText: "Alien"}, limit: 2)'
+        " { title } } }"
+    ).replace("NAME", name)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         result = await wv.graphql_raw_query(query)
@@ -859,7 +859,6 @@ async def test_graphql_raw_query_is_read_and_answers_as_without_us(
     assert span.attributes["db.operation.name"] == "graphql"
     assert span.attributes["db.collection.name"] == name
     assert span.attributes["db.query.text"] == (
-        "{ Get { %s(where: {path: [?], operator: Equal, valueText: ?}, limit: ?) { title } } }"
-        % name
-    )
+        "{ Get { NAME(where: {path: [?], operator: Equal, valueText: ?}, limit: ?) { title } } }"
+    ).replace("NAME", name)
     assert span.attributes["url.full"] == f"{real_weaviate.http_url}/v1/graphql"
