@@ -89,7 +89,8 @@ def main() -> None:
         "|---|---:|",
     ]
     for label, _ in PIECES[1:]:
-        lines.append(f"| {label} | {costs[label] - loop:,.0f} |")
+        cell = label.replace("|", "\\|")  # ES|QL in a Markdown table
+        lines.append(f"| {cell} | {costs[label] - loop:,.0f} |")
     Path(options.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
