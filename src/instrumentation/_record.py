@@ -37,6 +37,9 @@ class Record:
     body: Any = None
     query_text: Optional[str] = None
     batch_size: Optional[int] = None
+    #: ``db.query.summary`` and the span name read from a query language's statement (``SELECT
+    #: movies``), set by a details reader once the span has started; ``None``: ``summary`` below.
+    query_summary: Optional[str] = None
     http_method: Optional[str] = None
     url: Optional[str] = None
     server_address: Optional[str] = None
@@ -71,7 +74,10 @@ class Record:
 
     @property
     def summary(self) -> str:
-        """``db.query.summary`` and the span name: operation, then collection when there is one."""
+        """``db.query.summary`` and the span name: the statement's own summary when one was read,
+        else the operation, then the collection when there is one."""
+        if self.query_summary is not None:
+            return self.query_summary
         if self.collection:
             return f"{self.name} {self.collection}"
         return self.name

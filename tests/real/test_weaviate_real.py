@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import uuid
+import warnings
 from typing import Any, AsyncIterator, List, Optional
 
 import pytest
@@ -842,3 +843,30 @@ def test_sync_client_gives_no_spans(
         movies.data.insert({"title": "x"})
         movies.query.fetch_objects()
     assert finished(span_exporter) == []
+
+
+async def test_graphql_raw_query_is_read_and_answers_as_without_us(
+    movies: Any, wv: Any, instrumented: Any, span_exporter: Any, real_weaviate: support.Weaviate
+) -> None:
+    """GraphQL (``graphql_raw_query``): the statement without its literals, the class it names as
+    the collection and the span's name, and the real answer untouched."""
+    instrumented()
+    name = movies.name
+    query = (
+        '{ Get { NAME(where: {path: ["title"], operator: Equal, valueText: "Alien"}, limit: 2)'
+        " { title } } }"
+    ).replace("NAME", name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        result = await wv.graphql_raw_query(query)
+    # ``Equal`` on a word-tokenized text: every title with the word
+    assert sorted(item["title"] for item in result.get[name]) == ["Alien", "Alien Resurrection"]
+    [span] = finished(span_exporter)
+    assert span.name == f"Get {name}"
+    assert span.status.status_code is StatusCode.UNSET
+    assert span.attributes["db.operation.name"] == "graphql"
+    assert span.attributes["db.collection.name"] == name
+    assert span.attributes["db.query.text"] == (
+        "{ Get { NAME(where: {path: [?], operator: Equal, valueText: ?}, limit: ?) { title } } }"
+    ).replace("NAME", name)
+    assert span.attributes["url.full"] == f"{real_weaviate.http_url}/v1/graphql"

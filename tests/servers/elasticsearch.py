@@ -597,6 +597,14 @@ class ElasticsearchStandIn:
             (post, "{index}/_doc", self._index_doc),
             (get, "{index}/_doc/{id}", self._get_doc),
             (get, "_data_stream/{name}", self._get_data_stream),
+            # The query languages: statements are not interpreted, every one answers empty.
+            (post, "_query", self._esql),
+            (post, "_query/async", self._esql),
+            (post, "_sql", self._sql),
+            (post, "_sql/translate", self._sql_translate),
+            (read, "{index}/_eql/search", self._eql),
+            (post, "_plugins/_sql", self._plugin_query),
+            (post, "_plugins/_ppl", self._plugin_query),
         ]
         return [
             _Route(methods, tuple(t for t in template.split("/") if t), handler)
@@ -809,6 +817,32 @@ class ElasticsearchStandIn:
 
     def _search(self, call: _Call) -> _Reply:
         return 200, self._run_search(call, call.json(), call.params.get("index"))
+
+    def _esql(self, call: _Call) -> _Reply:
+        call.json()  # a body that is no JSON is the node's 400
+        return 200, {"took": 0, "is_partial": False, "columns": [], "values": []}
+
+    def _sql(self, call: _Call) -> _Reply:
+        call.json()
+        return 200, {"columns": [], "rows": []}
+
+    def _sql_translate(self, call: _Call) -> _Reply:
+        call.json()
+        return 200, {"size": 1000, "_source": False}
+
+    def _eql(self, call: _Call) -> _Reply:
+        self._resolve(call.params.get("index"))  # a missing index is the node's 404
+        return 200, {
+            "is_partial": False,
+            "is_running": False,
+            "took": 0,
+            "timed_out": False,
+            "hits": {"total": {"value": 0, "relation": "eq"}, "events": []},
+        }
+
+    def _plugin_query(self, call: _Call) -> _Reply:
+        call.json()
+        return 200, {"schema": [], "datarows": [], "total": 0, "size": 0, "status": 200}
 
     def _count(self, call: _Call) -> _Reply:
         body = call.json()

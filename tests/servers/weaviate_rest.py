@@ -669,6 +669,7 @@ class _RestApi:
         r("POST", r"/v1/backups/(?P<backend>[^/]+)", self.backup)
         r("GET", r"/v1/backups/(?P<backend>[^/]+)/(?P<id>[^/]+)", self.backup_status)
         r("GET", r"/v1/nodes(?:/(?P<cls>[^/]+))?", self.nodes)
+        r("POST", r"/v1/graphql", self.graphql)
 
     def _route(self, methods: str, pattern: str, handler: Handler) -> None:
         self.routes.append((frozenset(methods.split()), re.compile(pattern + "$"), handler))
@@ -716,6 +717,11 @@ class _RestApi:
 
     async def ok(self, request: web.Request, m: re.Match[str], body: bytes) -> web.Response:
         return web.Response(status=200)
+
+    async def graphql(self, request: web.Request, m: re.Match[str], body: bytes) -> web.Response:
+        """GraphQL is not interpreted: every query answers with no data (the tracing tests read
+        the request, and the real tier runs queries for real)."""
+        return web.json_response({"data": {}})
 
     async def nodes(self, request: web.Request, m: re.Match[str], body: bytes) -> web.Response:
         node: JSON = {

@@ -258,6 +258,8 @@ class ElasticApmBackend:
             return
         if op.leaf:
             span.context.update(self._exit_context(op))
+        if op.query_summary is not None:  # a query language's statement named the call
+            span.name = op.summary
         labels = self._labels(op)
         if labels:
             span.label(**labels)

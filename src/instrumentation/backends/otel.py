@@ -54,6 +54,15 @@ def _live(provider: Any, variable: bool, no_op: Tuple[type, ...]) -> bool:
     return not isinstance(provider, no_op)
 
 
+def _renamed(span: Any, op: Record) -> None:
+    """A query language's statement, read once the span started, named the call: the span's name,
+    ``db.query.summary`` and ``db.collection.name`` follow it."""
+    span.update_name(op.query_summary)
+    span.set_attribute(A.DB_QUERY_SUMMARY, op.query_summary)
+    if op.collection:
+        span.set_attribute(A.DB_COLLECTION_NAME, op.collection)
+
+
 class OpenTelemetryBackend:
     name = "otel"
 
@@ -209,6 +218,8 @@ class OpenTelemetryBackend:
         or it is the API's invalid span (``span_context.is_valid`` asks the same in four Python
         calls, ~3,000 instructions on every sampled-out call); a sampled-out span is made current
         too, so that what runs inside is sampled out with it."""
+        if detailed and op.query_summary is not None:  # the statement named the call
+            _renamed(span, op)
         if detailed and self._request_hook is not None:
             try:
                 self._request_hook(span, CallView(op))

@@ -15,6 +15,8 @@ from instrumentation._engine import Engine, Reader
 from instrumentation._guard import guard, report
 from instrumentation._patching import Patch
 from instrumentation._query import capture
+from instrumentation._query_languages import read as read_query
+from instrumentation._query_languages import statement_of
 from instrumentation._record import Record, exception_type
 
 #: Endpoints whose body is a query worth recording in ``db.query.text``.
@@ -24,8 +26,6 @@ SEARCH_ENDPOINTS = frozenset(
         "msearch",
         "count",
         "async_search.submit",
-        "eql.search",
-        "esql.query",
         "search_template",
         "msearch_template",
         "render_search_template",
@@ -34,6 +34,20 @@ SEARCH_ENDPOINTS = frozenset(
         "update_by_query",
     }
 )
+#: Endpoints whose body carries a statement in a query language: endpoint -> language. Their
+#: statement is read by that language's tokenizer (``_query_languages``), not erased as JSON.
+QUERY_LANGUAGE_ENDPOINTS = {
+    "esql.query": "esql",
+    "esql.async_query": "esql",
+    "sql.query": "sql",
+    "sql.translate": "sql",
+    "sql.explain": "sql",
+    "eql.search": "eql",
+    "ppl.query": "ppl",
+    "ppl.explain": "ppl",
+}
+#: Endpoints that read a statement without running it: named by the call, not the statement.
+_NOT_RUN = frozenset({"sql.translate", "sql.explain", "ppl.explain"})
 _BULK_ACTIONS = frozenset({"index", "create", "update", "delete"})
 
 
@@ -111,6 +125,25 @@ def read_details(op: Record, capture_query: str, max_length: int) -> None:
         op.batch_size = count_bulk_actions(op.body)
     elif op.name in SEARCH_ENDPOINTS:
         op.query_text = capture(op.body, capture_query, max_length)
+    else:
+        language = QUERY_LANGUAGE_ENDPOINTS.get(op.name)
+        if language is not None:
+            read_statement(op, language, capture_query, max_length)
+
+
+def read_statement(op: Record, language: str, capture_query: str, max_length: int) -> None:
+    """A query-language call's statement: its text, and the collection and summary it names
+    (``db.collection.name`` only when the call named none; ``eql.search`` names its index)."""
+    statement = read_query(language, statement_of(op.body), capture_query, max_length)
+    if statement is None:
+        return
+    op.query_text = statement.text
+    if op.collection is None and statement.collection is not None:
+        op.collection = statement.collection
+        if op.name in _NOT_RUN:
+            op.query_summary = f"{op.name} {op.collection}"
+    if statement.summary is not None and op.name not in _NOT_RUN:
+        op.query_summary = statement.summary
 
 
 # -- error bodies -------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from instrumentation._record import Record, exception_type
 from instrumentation._registry import Client
 from instrumentation._url import redact_url
 from instrumentation.clients._es_family import (
+    QUERY_LANGUAGE_ENDPOINTS,
     SEARCH_ENDPOINTS,
     Helpers,
     body_reason,
@@ -82,7 +83,9 @@ def read_request(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -
     kind = _SearchRecord if search and type(body) is dict else ApiRecord
     op = kind(SYSTEM, endpoint_id or str(method), collection, parameters)
     op.http_method = str(method)
-    if search or (body is not None and endpoint_id == "bulk"):
+    if search or (
+        body is not None and (endpoint_id == "bulk" or endpoint_id in QUERY_LANGUAGE_ENDPOINTS)
+    ):
         op.body = body
     return op
 

@@ -26,6 +26,7 @@ from instrumentation._registry import Client
 from instrumentation._routes import Routes
 from instrumentation._url import redact_url
 from instrumentation.clients._es_family import (
+    QUERY_LANGUAGE_ENDPOINTS,
     SEARCH_ENDPOINTS,
     Helpers,
     body_reason,
@@ -94,6 +95,11 @@ _ROUTES = Routes(
         ("GET", r"/", "info"),
         ("HEAD", r"/", "ping"),
         ("GET", r"/_cluster/health(/[^/]+)?", "cluster.health"),
+        # The SQL and PPL plugins (``client.plugins.sql`` / ``.ppl``; the legacy Open Distro path)
+        ("POST", r"/_(plugins|opendistro)/_sql", "sql.query"),
+        ("POST", r"/_(plugins|opendistro)/_sql/_explain", "sql.explain"),
+        ("POST", r"/_(plugins|opendistro)/_ppl", "ppl.query"),
+        ("POST", r"/_(plugins|opendistro)/_ppl/_explain", "ppl.explain"),
     )
 )
 #: A more exact name per method for the two mapping/settings routes.
@@ -123,7 +129,7 @@ def read_request(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -
     name, index, parameters = route(method, url.split("?", 1)[0])
     op = Record(SYSTEM, name, index, parameters)
     op.http_method = method
-    if name == "bulk" or name in SEARCH_ENDPOINTS:
+    if name == "bulk" or name in SEARCH_ENDPOINTS or name in QUERY_LANGUAGE_ENDPOINTS:
         body = args[3] if len(args) > 3 else kwargs.get("body")
         if body is not None:
             op.body = body

@@ -29,6 +29,7 @@ from instrumentation._engine import Engine, Reader
 from instrumentation._guard import guard, report
 from instrumentation._patching import Patch
 from instrumentation._query import bound
+from instrumentation._query_languages import read as read_query
 from instrumentation._record import Record, exception_type
 from instrumentation._registry import Client
 from instrumentation._routes import Routes, first_segment
@@ -124,11 +125,18 @@ def _route(method: str, path: str) -> Tuple[str, Optional[str]]:
 
 
 def _rest_query(op: Record, capture_query: str, max_length: int) -> None:
-    if capture_query != "raw" or not isinstance(op.body, dict):
+    """A GraphQL call (the only REST call with a body kept): its statement, read by the GraphQL
+    tokenizer; the class it names is the collection, ``Get Movie`` the summary."""
+    if not isinstance(op.body, dict):
         return
-    query = op.body.get("query")
-    if isinstance(query, str):
-        op.query_text = bound(query, max_length)
+    statement = read_query("graphql", op.body.get("query"), capture_query, max_length)
+    if statement is None:
+        return
+    op.query_text = statement.text
+    if op.collection is None and statement.collection is not None:
+        op.collection = statement.collection
+    if statement.summary is not None:
+        op.query_summary = statement.summary
 
 
 def read_rest(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> _Call:

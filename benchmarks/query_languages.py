@@ -1,0 +1,99 @@
+"""What reading a query language's statement costs, counted with callgrind (as ``benchmarks.floors``).
+
+Each piece runs ``N`` and ``2N`` times in a fresh interpreter under callgrind; the difference
+divided by ``N`` is its cost, the loop's own taken off. This runs only when a span records (the
+details readers); a sampled-out or unrecorded call reads nothing of the statement.
+
+    .venv/bin/python -m benchmarks.query_languages --out benchmarks/results/query-languages.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import List, Tuple
+
+from benchmarks import floors
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: 200 characters of ES|QL: a source, strings, numbers, an ``IN`` list.
+ESQL = (
+    'FROM movies | WHERE title == "The Empire Strikes Back" AND year > 1979 AND rating >= 8.5 '
+    "| EVAL decade = year - year % 10 | STATS n = COUNT(*) BY decade, genre "
+    '| WHERE genre IN ("sci-fi", "drama") | SORT n DESC'
+)[:200]
+ESQL_BOOLEANS = ESQL[:180] + " AND seen == true"
+SQL = (
+    "SELECT title, year FROM movies WHERE title = 'The Empire Strikes Back' AND year > 1979 "
+    "AND rating >= 8.5 AND genre IN ('sci-fi', 'drama') ORDER BY year DESC LIMIT 10"
+)
+GRAPHQL = (
+    '{ Get { Movie(where: {path: ["title"], operator: Equal, valueText: "The Empire Strikes '
+    'Back"}, limit: 10) { title year _additional { id distance } } } }'
+)
+
+SETUP = f"""
+from instrumentation._query_languages import read, _ESQL
+ESQL = {ESQL!r}
+ESQL_BOOLEANS = {ESQL_BOOLEANS!r}
+SQL = {SQL!r}
+GRAPHQL = {GRAPHQL!r}
+REST = ESQL[len("FROM movies"):]
+"""
+
+PIECES: List[Tuple[str, str]] = [
+    ("loop", "pass"),
+    (
+        f"ES|QL, {len(ESQL)} characters: the whole read (text, collection, summary)",
+        "read('esql', ESQL, 'sanitize', 2048)",
+    ),
+    (
+        "ES|QL: its one regular-expression pass alone (literals to ?)",
+        "_ESQL.literals.sub('?', REST)",
+    ),
+    (
+        f"ES|QL with a boolean, {len(ESQL_BOOLEANS)} characters: the whole read",
+        "read('esql', ESQL_BOOLEANS, 'sanitize', 2048)",
+    ),
+    (f"SQL, {len(SQL)} characters: the whole read", "read('sql', SQL, 'sanitize', 2048)"),
+    (
+        f"GraphQL, {len(GRAPHQL)} characters: the whole read",
+        "read('graphql', GRAPHQL, 'sanitize', 2048)",
+    ),
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--out", default=str(ROOT / "benchmarks" / "results" / "query-languages.md")
+    )
+    parser.add_argument("--calls", type=int, default=5000)
+    parser.add_argument("--jobs", type=int, default=2, help="callgrind processes at once (2)")
+    options = parser.parse_args()
+    floors._SETUP = SETUP  # the same counting, with this setup
+    started = time.time()
+    with ThreadPoolExecutor(options.jobs) as pool:
+        results = pool.map(lambda piece: floors.per_call(piece[1], options.calls), PIECES)
+        costs = dict(zip((label for label, _ in PIECES), results))
+    loop = costs["loop"]
+    lines = [
+        f"Measured {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}, "
+        f"{options.calls} and {2 * options.calls} calls a piece ({time.time() - started:.0f} s). "
+        f"Instructions a call, the loop's own {loop:,.0f} taken off.",
+        "",
+        "| piece | instructions |",
+        "|---|---:|",
+    ]
+    for label, _ in PIECES[1:]:
+        cell = label.replace("|", "\\|")  # ES|QL in a Markdown table
+        lines.append(f"| {cell} | {costs[label] - loop:,.0f} |")
+    Path(options.out).write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

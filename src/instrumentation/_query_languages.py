@@ -1,0 +1,389 @@
+"""Query languages read, not erased: ES|QL, SQL, EQL, PPL and GraphQL statements as ``db.query.text``.
+
+A statement in one of these languages travels as one JSON string (``{"query": "FROM movies | ..."}``),
+which the JSON sanitiser (``_query``) can only turn into ``"?"``. Here each language has a small
+tokenizer instead: one compiled regular expression, an alternation of what must change (string,
+number and boolean literals, comments) and of what must stay although it looks like them (quoted
+identifiers, the index patterns a source command names), scanned once by ``re.sub``. Everything
+the expression does not match (keywords, commands, functions, field names, operators, parameter
+placeholders such as ``?`` and ``?name``) is copied as it is, in C. A statement with none of the
+characters that start a kept or dropped token (the common case: no backquote, no comment) has its
+literals replaced by a plain ``?``, with no Python call per match; otherwise Python runs once per
+match, never per character. What it costs: ``benchmarks/results/query-languages.md``.
+
+What becomes ``?``: strings (single, double and triple quoted, escapes included; one left open runs
+to the end of the text, so a statement cut short never shows half a literal), numbers (with their
+exponent and unit: ``1.5e3``, ``1h``), ``true`` and ``false``. What goes: comments. What stays:
+``null`` (``IS NULL`` is structure, not a value), backquoted identifiers (ES|QL, SQL, EQL, PPL),
+double-quoted identifiers in SQL, the sources of ``FROM`` (ES|QL, SQL), ``source=`` (PPL) and
+GraphQL's names, variables and enum values. A list of placeholders (``IN (?, ?, ?)``, a vector in a
+GraphQL ``nearVector``) collapses to one ``?``, as a list of literals does in the JSON sanitiser.
+Parameters (``params=``) travel beside the statement and are never read.
+
+Each reader also names the statement's single collection (``FROM movies``; ``FROM movies, logs``
+names two: none) and a low-cardinality summary for ``db.query.summary`` and the span name, in the
+conventions' ``{operation} {target}`` form: ``SELECT movies`` (SQL), ``FROM movies`` (ES|QL: its
+source command is its operation), ``search movies`` (PPL, whose first command is ``search``),
+``Get Movie`` (Weaviate GraphQL). EQL names no index in its text (the index is a path part of the
+call), so it keeps the call's own summary.
+
+Nothing here raises: a statement that is not text becomes ``?``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Callable, Dict, List, Match, NamedTuple, Optional, Tuple
+
+from instrumentation._query import PLACEHOLDER, bound
+
+#: ``db.query.summary`` is bounded by the conventions.
+SUMMARY_MAX_LENGTH = 255
+#: Statements longer than this many times ``max_length`` are read only that far: the text is cut
+#: to ``max_length`` anyway, and the rest would only be scanned to be thrown away.
+_READ_FACTOR = 4
+
+# -- tokens ---------------------------------------------------------------------------------------
+# Every alternative of a tokenizer starts with one literal character, so ``re`` finds the next
+# candidate with its set-of-first-characters scan and skips the alternatives that cannot start
+# there with one comparison each; what must be checked before a token (``field1`` holds no number)
+# is a look-behind placed after that first character.
+_WORD = r"[\w.?$@`]"  # what a number or a boolean never follows: it would be part of a name
+_DOUBLE = r'"[^"\\]*(?:\\[\s\S][^"\\]*)*"?'
+_SINGLE = r"'[^'\\]*(?:\\[\s\S][^'\\]*)*'?"
+_TRIPLE = r'"""[\s\S]*?(?:"""|\Z)'
+_SQL_SINGLE = r"'(?:[^']|'')*'?"
+_SQL_DOUBLE = r'"(?:[^"]|"")*"?'
+_BACKQUOTED = r"`(?:[^`]|``)*`?"
+_LINE_COMMENT = r"//[^\n]*"
+_SQL_LINE_COMMENT = r"--[^\n]*"
+_HASH_COMMENT = r"#[^\n]*"
+_BLOCK_COMMENT = r"/\*[\s\S]*?(?:\*/|\Z)"
+_NUMBER_REST = r"(?:[\w.]|(?<=[eE])[+-](?=\d))*"
+#: A number (``1.5e-3``, ``0x1F``, ``1h``, ``.5``) not inside a name (``field1``, ``?1``, ``$v2``).
+_NUMBERS = [f"{digit}(?<!{_WORD}{digit}){_NUMBER_REST}" for digit in "0123456789"] + [
+    rf"\.(?<!{_WORD}\.)\d{_NUMBER_REST}"
+]
+
+
+def _cased(word: str, lookbehind: str = "") -> List[str]:
+    """``word`` in any case, as alternatives that each start with one literal character."""
+    rest = "".join(f"[{c.lower()}{c.upper()}]" for c in word[1:])
+    return [
+        f"{first}{f'(?<!{lookbehind}{first})' if lookbehind else ''}{rest}"
+        for first in (word[0].lower(), word[0].upper())
+    ]
+
+
+_BOOLEANS = [
+    f"{alternative}(?!\\w)" for word in ("true", "false") for alternative in _cased(word, _WORD)
+]
+#: The booleans alone, for a statement read on the fast path (below).
+_BOOLEAN = re.compile("|".join(_BOOLEANS))
+
+
+class _Tokenizer:
+    """One language's tokens: kept as they are, dropped (a space), or a literal (``?``)."""
+
+    def __init__(self, keep: List[str], drop: List[str], literal: List[str]) -> None:
+        alternatives = [f"{a}()" for a in keep] + [f"{a}()" for a in drop]
+        self.pattern = re.compile("|".join(alternatives + literal + _BOOLEANS))
+        kept = len(keep)
+
+        def replace(match: Match[str]) -> str:
+            kind = match.lastindex
+            if kind is None:
+                return PLACEHOLDER
+            return match[0] if kind <= kept else " "
+
+        self.replace = replace
+        #: Without the characters that start a kept or dropped token, every match is a literal:
+        #: a plain ``?`` replaces it (no Python call per match), booleans only when there are any.
+        self.literals = re.compile("|".join(literal))
+        self.triggers = "".join(sorted({a[0] for a in keep + drop}))
+
+    def scan(self, statement: str, max_length: int, start: bool = True) -> str:
+        """The statement with literals replaced and comments dropped; ``start``: it starts the
+        text (else it continues one, and keeps its leading space)."""
+        limit = _READ_FACTOR * max_length
+        if len(statement) > limit:
+            statement = statement[:limit]
+        for trigger in self.triggers:
+            if trigger in statement:
+                text = self.pattern.sub(self.replace, statement)  # comments: spaces
+                text = text.strip() if start else text.rstrip()
+                break
+        else:
+            text = self.literals.sub(PLACEHOLDER, statement)
+            lowered = text.lower()
+            if "true" in lowered or "false" in lowered:
+                text = _BOOLEAN.sub(PLACEHOLDER, text)
+        while "?, ?" in text:  # ``IN (?, ?, ?)``: halved per round, in C
+            text = text.replace("?, ?", PLACEHOLDER)
+        if "?," in text:  # other spacing, negative numbers (a vector): the regular expression
+            text = _PLACEHOLDER_LIST.sub(PLACEHOLDER, text)
+        return text
+
+
+#: Several placeholders in a row, as a list: one.
+_PLACEHOLDER_LIST = re.compile(r"\?(?:\s*,\s*-?\?)+")
+
+
+def _split(sources: str) -> List[str]:
+    return [source.strip() for source in sources.split(",")] if "," in sources else [sources]
+
+
+def _unquote(name: str) -> str:
+    if len(name) > 1 and name[0] == name[-1] and name[0] in '"`':
+        return name[1:-1].replace(name[0] * 2, name[0])
+    return name
+
+
+def _named(operation: str, targets: List[str]) -> Tuple[Optional[str], str]:
+    """(the single collection, the summary)."""
+    if len(targets) == 1 and targets[0][0] not in '"`':  # the common case, without a frame
+        return targets[0], f"{operation} {targets[0]}"[:SUMMARY_MAX_LENGTH]
+    names = [_unquote(target) for target in targets]
+    collection = names[0] if len(set(names)) == 1 else None
+    summary = " ".join((operation, *names)) if names else operation
+    return collection, summary[:SUMMARY_MAX_LENGTH]
+
+
+class Statement(NamedTuple):
+    """A statement read: its sanitised text, its single collection and its summary."""
+
+    text: str
+    collection: Optional[str]
+    summary: Optional[str]
+
+
+# -- ES|QL ----------------------------------------------------------------------------------------
+#: An unquoted index pattern (``movies``, ``logs-*``, ``.ds-logs-2024.01.01``, ``<logs-{now/d}>``,
+#: ``cluster:index``).
+_SOURCE = r"[^\s,|\"'`()]+"
+_ESQL_SOURCE = rf'(?:"(?:[^"\\]|\\[\s\S])*"|{_SOURCE})'
+_ESQL_SOURCES = rf"{_ESQL_SOURCE}(?:\s*,\s*{_ESQL_SOURCE})*"
+#: The source command that starts a statement (comments before it skipped): its sources are
+#: names, kept as they are, however many digits an index name has.
+_ESQL_HEAD = re.compile(
+    rf"(?:\s+|//[^\n]*|/\*[\s\S]*?\*/)*((?i:FROM|TS|METRICS)\s+({_ESQL_SOURCES})|[A-Za-z_]+)"
+)
+_ESQL = _Tokenizer(
+    [_BACKQUOTED],
+    [_LINE_COMMENT, _BLOCK_COMMENT],
+    [_TRIPLE, _DOUBLE, _SINGLE, *_NUMBERS],
+)
+
+
+def read_esql(statement: str, max_length: int) -> Statement:
+    head = _ESQL_HEAD.match(statement)
+    if head is None:
+        return Statement(_ESQL.scan(statement, max_length), None, None)
+    rest = _ESQL.scan(statement[head.end() :], max_length, start=False)
+    sources = head[2]
+    if sources is None:  # ROW, SHOW: no source
+        return Statement(head[1] + rest, None, head[1].upper()[:SUMMARY_MAX_LENGTH])
+    command = head[1].split(None, 1)[0].upper()
+    collection, summary = _named(command, _split(sources))
+    return Statement(head[1] + rest, collection, summary)
+
+
+# -- SQL (Elasticsearch SQL, OpenSearch SQL) -------------------------------------------------------
+_SQL_SOURCE = rf'(?:{_SQL_DOUBLE}|{_BACKQUOTED}|(?![\d+\-]|\.\d)[^\s,()"\'`;]+)'
+_SQL_SOURCES = rf"{_SQL_SOURCE}(?:\s*,\s*{_SQL_SOURCE})*"
+_SQL = _Tokenizer(
+    [
+        *(
+            f"{keyword}(?!\\w)\\s+{_SQL_SOURCES}"
+            for word in ("from", "join", "describe", "desc")
+            for keyword in _cased(word, r"[\w.]")
+        ),
+        _SQL_DOUBLE,
+        _BACKQUOTED,
+    ],
+    [_SQL_LINE_COMMENT, _BLOCK_COMMENT],
+    [_SQL_SINGLE, *_NUMBERS],
+)
+#: The statement's own operation when it is not a query: ``SHOW TABLES``, ``DESCRIBE movies``.
+_SQL_HEAD = re.compile(rf"\s*(?:((?i:SHOW)\s+[A-Za-z]+)|(?i:DESCRIBE|DESC)\s+({_SQL_SOURCE}))")
+#: The operations of a query (``SELECT``) and the tables its ``FROM`` and ``JOIN`` name.
+_SQL_PARTS = re.compile(
+    rf"(?<![\w.])(?:((?i:SELECT|INSERT|UPDATE|DELETE))|(?i:FROM|JOIN|IN)\s+({_SQL_SOURCES}))"
+)
+
+
+_SELECT = re.compile(r"(?i)\bSELECT\b")
+
+
+def _in_call(text: str, position: int) -> bool:
+    """Whether ``position`` is inside a function call's parentheses (not a subquery's)."""
+    opened = text.rfind("(", 0, position)
+    if opened < 0 or text.rfind(")", opened, position) >= 0:
+        return False
+    return _SELECT.search(text, opened, position) is None
+
+
+def read_sql(statement: str, max_length: int) -> Statement:
+    text = _SQL.scan(statement, max_length)
+    operations: List[str] = []
+    targets: List[str] = []
+    head = _SQL_HEAD.match(text)
+    if head is not None and head[2] is not None:
+        operations.append("DESCRIBE")
+        targets.append(head[2])
+    else:
+        if head is not None:
+            operations.append(" ".join(head[1].upper().split()))
+        for match in _SQL_PARTS.finditer(text, head.end() if head is not None else 0):
+            if match[1] is not None:
+                operations.append(match[1].upper())
+            elif match[2] != PLACEHOLDER and (operations or head is not None):
+                keyword = match[0][:2].upper()
+                if keyword == "IN" and head is None:
+                    continue  # ``IN`` names a table only in ``SHOW COLUMNS IN movies``
+                if _in_call(text, match.start()):
+                    continue  # ``EXTRACT(YEAR FROM hire_date)``: a field, not a table
+                targets.extend(_split(match[2]))
+            if len(operations) + len(targets) > 32:
+                break
+    if not operations:
+        return Statement(text, None, None)
+    collection, summary = _named(" ".join(operations), targets)
+    return Statement(text, collection, summary)
+
+
+# -- EQL ------------------------------------------------------------------------------------------
+_EQL = _Tokenizer(
+    [_BACKQUOTED],
+    [_LINE_COMMENT, _BLOCK_COMMENT],
+    [_TRIPLE, _DOUBLE, _SINGLE, *_NUMBERS],
+)
+
+
+def read_eql(statement: str, max_length: int) -> Statement:
+    return Statement(_EQL.scan(statement, max_length), None, None)
+
+
+# -- PPL (OpenSearch) -----------------------------------------------------------------------------
+_PPL_SOURCE = rf"(?:{_BACKQUOTED}|(?![\d+\-]|\.\d){_SOURCE})"
+_PPL_SOURCES = rf"{_PPL_SOURCE}(?:\s*,\s*{_PPL_SOURCE})*"
+_PPL = _Tokenizer(
+    [*(f"{keyword}\\s*=\\s*{_PPL_SOURCES}" for keyword in _cased("source", r"[\w.]")), _BACKQUOTED],
+    [_BLOCK_COMMENT],
+    [_DOUBLE, _SINGLE, *_NUMBERS],
+)
+_PPL_SOURCE_CLAUSE = re.compile(rf"(?<![\w.])(?i:source)\s*=\s*({_PPL_SOURCES})")
+_PPL_HEAD = re.compile(r"\s*([A-Za-z_]+)")
+
+
+def read_ppl(statement: str, max_length: int) -> Statement:
+    text = _PPL.scan(statement, max_length)
+    source = _PPL_SOURCE_CLAUSE.search(text)
+    if source is not None:
+        collection, summary = _named("search", _split(source[1]))
+        return Statement(text, collection, summary)
+    head = _PPL_HEAD.match(text)
+    return Statement(text, None, head[1].lower() if head else None)
+
+
+# -- GraphQL (Weaviate) ---------------------------------------------------------------------------
+_GRAPHQL = _Tokenizer(
+    [r"\$\w+"],
+    [_HASH_COMMENT],
+    [_TRIPLE, _DOUBLE, *_NUMBERS],
+)
+_GRAPHQL_TOKENS = re.compile(r"[{}():]|[A-Za-z_]\w*")
+_GRAPHQL_OPERATIONS = frozenset({"Get", "Aggregate", "Explore"})
+
+
+def _graphql_classes(text: str) -> Tuple[List[str], List[str]]:
+    """(Weaviate's operations, the classes they name): the fields one level inside ``Get {``
+    and ``Aggregate {``, arguments skipped, aliases (``alias: Movie``) read through."""
+    operations: List[str] = []
+    classes: List[str] = []
+    braces = parens = 0
+    inside: Optional[int] = None  # the brace depth of the classes of the current operation
+    pending: Optional[str] = None  # an operation whose ``{`` comes next
+    previous = ""
+    for token in _GRAPHQL_TOKENS.findall(text):
+        if token == "(":
+            parens += 1
+        elif token == ")":
+            parens = max(parens - 1, 0)
+        elif parens:
+            pass
+        elif token == "{":
+            braces += 1
+            if pending is not None:
+                inside, pending = braces, None
+        elif token == "}":
+            if inside == braces:
+                inside = None
+            braces -= 1
+        elif token == ":":
+            pass
+        elif inside is not None and braces == inside:
+            if previous == ":" and classes:
+                classes[-1] = token  # ``alias: Movie``: the class is after the colon
+            else:
+                classes.append(token)
+        elif inside is None and token in _GRAPHQL_OPERATIONS and braces <= 1:
+            operations.append(token)
+            pending = token
+        previous = token if not parens else previous
+        if len(operations) + len(classes) > 32:
+            break
+    return operations, classes
+
+
+def read_graphql(statement: str, max_length: int) -> Statement:
+    text = _GRAPHQL.scan(statement, max_length)
+    operations, classes = _graphql_classes(text)
+    if not operations:
+        return Statement(text, None, None)
+    collection, summary = _named(" ".join(operations), classes)
+    return Statement(text, collection, summary)
+
+
+# -- reading a call -------------------------------------------------------------------------------
+READERS: Dict[str, Callable[[str, int], Statement]] = {
+    "esql": read_esql,
+    "sql": read_sql,
+    "eql": read_eql,
+    "ppl": read_ppl,
+    "graphql": read_graphql,
+}
+
+
+def statement_of(body: Any) -> Any:
+    """The statement of a request body: its ``query`` (a dict, or JSON as text or bytes)."""
+    if isinstance(body, (bytes, bytearray)):
+        body = bytes(body).decode("utf-8", "replace")
+    if isinstance(body, str):
+        try:
+            body = json.loads(body)
+        except ValueError:
+            return None
+    return body.get("query") if isinstance(body, dict) else None
+
+
+def read(language: str, statement: Any, capture_query: str, max_length: int) -> Optional[Statement]:
+    """The statement as ``db.query.text`` per ``capture_query`` (``raw``: as sent, bounded;
+    ``sanitize``: literals replaced), with its collection and summary; ``None`` with ``omit``.
+    A statement that is not text, or that cannot be read, is ``?``. Never raises."""
+    if capture_query == "omit":
+        return None
+    try:
+        if isinstance(statement, (bytes, bytearray)):
+            statement = bytes(statement).decode("utf-8", "replace")
+        if type(statement) is not str:
+            return Statement(PLACEHOLDER, None, None)
+        read = READERS[language](statement, max_length)
+        if capture_query == "raw":
+            return read._replace(text=bound(statement, max_length))
+        if len(read.text) <= max_length and read.text.isascii():
+            return read
+        return read._replace(text=bound(read.text, max_length))
+    except Exception:  # a statement is a nicety: never let it cost the call
+        return Statement(PLACEHOLDER, None, None)

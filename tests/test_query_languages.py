@@ -1,0 +1,356 @@
+"""The query-language tokenizers on the statements of the clients' docs and the languages'
+reference examples (typed by hand from their grammars), and on generated statements: no literal
+survives ``sanitize``, the structure does, and nothing raises.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Optional
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from instrumentation._query_languages import Statement, read, statement_of
+
+SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def sanitized(language: str, statement: str, max_length: int = 2048) -> Statement:
+    found = read(language, statement, "sanitize", max_length)
+    assert found is not None
+    return found
+
+
+# -- ES|QL ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("statement", "text", "collection", "summary"),
+    [
+        (  # elasticsearch-py's docs
+            'FROM library | EVAL year = DATE_EXTRACT("year", release_date) '
+            '| WHERE page_count > 300 AND author == "Frank Herbert" '
+            "| STATS count = COUNT(*) by year | WHERE count > 0 | LIMIT 5",
+            "FROM library | EVAL year = DATE_EXTRACT(?, release_date) "
+            "| WHERE page_count > ? AND author == ? "
+            "| STATS count = COUNT(*) by year | WHERE count > ? | LIMIT ?",
+            "library",
+            "FROM library",
+        ),
+        (  # several sources, METADATA, IN, LIKE / RLIKE patterns, parameters
+            'FROM logs-*, metrics-* METADATA _index | WHERE host IN ("a", "b", "c") '
+            'AND message LIKE "*error*" AND path RLIKE "/api/v[0-9]+" AND bytes > ?min AND n < ?1',
+            "FROM logs-*, metrics-* METADATA _index | WHERE host IN (?) "
+            "AND message LIKE ? AND path RLIKE ? AND bytes > ?min AND n < ?1",
+            None,
+            "FROM logs-* metrics-*",
+        ),
+        (  # escaped quotes, a triple-quoted string, booleans, null, a backquoted name, comments
+            '// the busy hosts\nFROM .ds-logs-2024.01.01 /* today */ | WHERE msg == "say \\"hi\\"" '
+            'AND `host name` == """C:\\dir "x" """ AND ok == true AND err IS NULL',
+            "FROM .ds-logs-2024.01.01   | WHERE msg == ? AND `host name` == ? AND ok == ? "
+            "AND err IS NULL",
+            ".ds-logs-2024.01.01",
+            "FROM .ds-logs-2024.01.01",
+        ),
+        (  # numbers: decimals, exponents, negatives, time spans; names with digits stay
+            "FROM k8s | EVAL x = field1 * 1.5e-3 - .5, d = NOW() - 1 day | WHERE y < -42",
+            "FROM k8s | EVAL x = field1 * ? - ?, d = NOW() - ? day | WHERE y < -?",
+            "k8s",
+            "FROM k8s",
+        ),
+        ('ROW a = 1, b = "two", c = [1, 2, 3]', "ROW a = ?, b = ?, c = [?]", None, "ROW"),
+        ("SHOW INFO", "SHOW INFO", None, "SHOW"),
+        (
+            'FROM "<logs-{now/d}>" | DISSECT msg "%{ts} %{level}" | KEEP level',
+            'FROM "<logs-{now/d}>" | DISSECT msg ? | KEEP level',
+            "<logs-{now/d}>",
+            "FROM <logs-{now/d}>",
+        ),
+        ("from movies | limit 10", "from movies | limit ?", "movies", "FROM movies"),
+    ],
+)
+def test_esql(statement: str, text: str, collection: Optional[str], summary: str) -> None:
+    assert sanitized("esql", statement) == (text, collection, summary)
+
+
+# -- SQL ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("statement", "text", "collection", "summary"),
+    [
+        (  # elasticsearch-py's docs
+            "SELECT * FROM library ORDER BY page_count DESC LIMIT 5",
+            "SELECT * FROM library ORDER BY page_count DESC LIMIT ?",
+            "library",
+            "SELECT library",
+        ),
+        (  # '' escape, double-quoted and backquoted names, LIKE, IN, comments, TRUE
+            'SELECT "first name", `last` FROM "emp-2024" -- staff\n'
+            "WHERE name LIKE 'O''Br%' AND dept IN (1, 2, 3) /* x */ AND active = TRUE",
+            'SELECT "first name", `last` FROM "emp-2024"  \n'
+            "WHERE name LIKE ? AND dept IN (?)   AND active = ?",
+            "emp-2024",
+            "SELECT emp-2024",
+        ),
+        (
+            "SELECT e.name FROM emp e JOIN dept d ON e.d = d.id WHERE e.hired > '2020-01-01'",
+            "SELECT e.name FROM emp e JOIN dept d ON e.d = d.id WHERE e.hired > ?",
+            None,
+            "SELECT emp dept",
+        ),
+        (
+            "SELECT EXTRACT(YEAR FROM hired) FROM emp WHERE x > INTERVAL 1 DAY AND y = ?",
+            "SELECT EXTRACT(YEAR FROM hired) FROM emp WHERE x > INTERVAL ? DAY AND y = ?",
+            "emp",
+            "SELECT emp",
+        ),
+        (
+            "SELECT * FROM (SELECT title FROM movies WHERE year = 1999)",
+            "SELECT * FROM (SELECT title FROM movies WHERE year = ?)",
+            "movies",
+            "SELECT SELECT movies",
+        ),
+        ("SHOW TABLES LIKE 'emp%'", "SHOW TABLES LIKE ?", None, "SHOW TABLES"),
+        ("DESCRIBE emp", "DESCRIBE emp", "emp", "DESCRIBE emp"),
+    ],
+)
+def test_sql(statement: str, text: str, collection: Optional[str], summary: str) -> None:
+    assert sanitized("sql", statement) == (text, collection, summary)
+
+
+# -- EQL ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("statement", "text"),
+    [
+        (  # elasticsearch-py's docs
+            'process where process.name == "regsvr32.exe"',
+            "process where process.name == ?",
+        ),
+        (
+            'sequence by host.id with maxspan=1h [process where process.name : ("cmd*", "ps*")] '
+            '[network where destination.port > 1024 and `dns name` != """x"y"""] until [x where true]',
+            "sequence by host.id with maxspan=? [process where process.name : (?)] "
+            "[network where destination.port > ? and `dns name` != ?] until [x where ?]",
+        ),
+        (
+            "any where ?\"C:\\\\raw\" == file.path // why\n and user.id == 'legacy'",
+            "any where ?? == file.path  \n and user.id == ?",
+        ),
+    ],
+)
+def test_eql(statement: str, text: str) -> None:
+    assert sanitized("eql", statement) == (text, None, None)
+
+
+# -- PPL ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("statement", "text", "collection", "summary"),
+    [
+        (  # OpenSearch's PPL docs
+            "source=accounts | where age > 30 and state = 'CA' | fields firstname, lastname",
+            "source=accounts | where age > ? and state = ? | fields firstname, lastname",
+            "accounts",
+            "search accounts",
+        ),
+        (
+            'search source = logs-2024.01, other | where `a b` = "x" | stats count() by c | head 5',
+            "search source = logs-2024.01, other | where `a b` = ? | stats count() by c | head ?",
+            None,
+            "search logs-2024.01 other",
+        ),
+        ("describe accounts", "describe accounts", None, "describe"),
+    ],
+)
+def test_ppl(statement: str, text: str, collection: Optional[str], summary: str) -> None:
+    assert sanitized("ppl", statement) == (text, collection, summary)
+
+
+# -- GraphQL --------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("statement", "text", "collection", "summary"),
+    [
+        (  # Weaviate's docs
+            '{ Get { JeopardyQuestion(limit: 2, nearText: {concepts: ["animals in movies"]}) '
+            "{ question answer _additional { distance } } } }",
+            "{ Get { JeopardyQuestion(limit: ?, nearText: {concepts: [?]}) "
+            "{ question answer _additional { distance } } } }",
+            "JeopardyQuestion",
+            "Get JeopardyQuestion",
+        ),
+        (
+            "{ Get { Movie(nearVector: {vector: [0.1, -0.2, 3e-5]}) { title } Book { name } } }",
+            "{ Get { Movie(nearVector: {vector: [?]}) { title } Book { name } } }",
+            None,
+            "Get Movie Book",
+        ),
+        (
+            '# totals\nquery Q($n: Int) { Aggregate { Movie(where: {path: ["year"], operator: '
+            "GreaterThan, valueInt: 1999}) { meta { count } } } }",
+            "query Q($n: Int) { Aggregate { Movie(where: {path: [?], operator: "
+            "GreaterThan, valueInt: ?}) { meta { count } } } }",
+            "Movie",
+            "Aggregate Movie",
+        ),
+        (
+            '{ Get { m: Movie(bm25: {query: """block "string" """}, where: {valueBoolean: true}) '
+            "{ title } } }",
+            "{ Get { m: Movie(bm25: {query: ?}, where: {valueBoolean: ?}) { title } } }",
+            "Movie",
+            "Get Movie",
+        ),
+    ],
+)
+def test_graphql(statement: str, text: str, collection: Optional[str], summary: str) -> None:
+    assert sanitized("graphql", statement) == (text, collection, summary)
+
+
+# -- modes, bounds, odd input ---------------------------------------------------------------------
+def test_raw_keeps_the_statement_and_omit_reads_nothing() -> None:
+    statement = 'FROM movies | WHERE title == "Alien"'
+    assert read("esql", statement, "raw", 2048) == (statement, "movies", "FROM movies")
+    assert read("esql", statement, "omit", 2048) is None
+
+
+def test_bounded_and_never_half_a_literal() -> None:
+    statement = 'FROM movies | WHERE title == "' + "secret " * 1000 + '"'
+    found = sanitized("esql", statement, 64)
+    assert len(found.text) <= 64
+    assert "secret" not in found.text
+    assert len(read("esql", statement, "raw", 64).text) == 64  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("statement", [None, 42, {"q": 1}, ["FROM x"]])
+def test_a_statement_that_is_not_text_is_a_placeholder(statement: object) -> None:
+    assert read("esql", statement, "sanitize", 2048) == ("?", None, None)
+
+
+def test_statement_of_bodies() -> None:
+    assert statement_of({"query": "FROM x"}) == "FROM x"
+    assert statement_of('{"query": "FROM x"}') == "FROM x"
+    assert statement_of(b'{"query": "FROM x"}') == "FROM x"
+    assert statement_of("not json") is None
+    assert statement_of(None) is None
+
+
+# -- properties: no generated literal survives ----------------------------------------------------
+#: Literal values that cannot be mistaken for a keyword or a name once replaced.
+secret_words = st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=4, max_size=12).map(
+    lambda word: f"zq{word}"
+)
+secret_numbers = st.one_of(
+    st.integers(min_value=10**6, max_value=10**12),
+    st.floats(min_value=1e6, max_value=1e12, allow_nan=False),
+)
+escaped_text = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    max_size=20,
+)
+
+
+def _double_quoted(word: str, filler: str) -> str:
+    inner = (filler + word).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{inner}"'
+
+
+def _single_sql(word: str, filler: str) -> str:
+    return "'" + (filler + word).replace("'", "''") + "'"
+
+
+FIELDS = ["title", "year", "host.name", "field1", "`odd field`"]
+OPERATORS = ["==", "!=", ">", "<=", ":", "LIKE", "RLIKE"]
+
+
+@st.composite
+def conditions(draw: st.DrawFn, quote: str) -> tuple:
+    """A ``WHERE`` condition of one field, one operator and literals; the literals' secrets."""
+    field = draw(st.sampled_from(FIELDS))
+    operator = draw(st.sampled_from(OPERATORS))
+    kind = draw(st.sampled_from(["string", "number", "list", "triple", "boolean"]))
+    word = draw(secret_words)
+    filler = draw(escaped_text)
+    quoted = _single_sql if quote == "'" else _double_quoted
+    if kind == "string":
+        return f"{field} {operator} {quoted(word, filler)}", [word]
+    if kind == "number":
+        number = draw(secret_numbers)
+        return f"{field} {operator} {number!r}", [repr(number)]
+    if kind == "triple" and quote == '"':
+        return f'{field} {operator} """{filler.replace(chr(34), "")}{word}"""', [word]
+    if kind == "boolean":
+        return f"{field} == {draw(st.sampled_from(['true', 'FALSE', 'True']))}", []
+    words = draw(st.lists(secret_words, min_size=1, max_size=5))
+    return f"{field} IN ({', '.join(quoted(w, filler) for w in words)})", words
+
+
+def _no_literal(text: str, secrets: list) -> None:
+    for secret in secrets:
+        assert secret not in text, (secret, text)
+    assert not re.search(r"(?i)(?<![\w.?$@`])(true|false)(?!\w)", text), text
+
+
+@SETTINGS
+@given(st.lists(conditions('"'), min_size=1, max_size=4), st.booleans())
+def test_property_esql_no_literal_survives(parts: list, comment: bool) -> None:
+    where = " AND ".join(part for part, _ in parts)
+    statement = f"FROM movies | WHERE {where} | LIMIT 10"
+    if comment:
+        statement = "// lead\n" + statement + " /* tail */"
+    found = sanitized("esql", statement)
+    _no_literal(found.text, [s for _, secrets in parts for s in secrets] + ["10"])
+    assert found.text.startswith("FROM movies | WHERE ")
+    assert found.collection == "movies"
+
+
+@SETTINGS
+@given(st.lists(conditions('"'), min_size=1, max_size=4))
+def test_property_eql_no_literal_survives(parts: list) -> None:
+    statement = "process where " + " and ".join(part for part, _ in parts)
+    _no_literal(sanitized("eql", statement).text, [s for _, secrets in parts for s in secrets])
+
+
+@SETTINGS
+@given(st.lists(conditions("'"), min_size=1, max_size=4))
+def test_property_sql_no_literal_survives(parts: list) -> None:
+    statement = "SELECT title FROM movies WHERE " + " AND ".join(part for part, _ in parts)
+    found = sanitized("sql", statement)
+    _no_literal(found.text, [s for _, secrets in parts for s in secrets])
+    assert (found.collection, found.summary) == ("movies", "SELECT movies")
+
+
+@SETTINGS
+@given(st.lists(conditions("'"), min_size=1, max_size=4))
+def test_property_ppl_no_literal_survives(parts: list) -> None:
+    statement = "source=movies | where " + " and ".join(part for part, _ in parts)
+    found = sanitized("ppl", statement)
+    _no_literal(found.text, [s for _, secrets in parts for s in secrets])
+    assert found.collection == "movies"
+
+
+@SETTINGS
+@given(st.lists(st.tuples(secret_words, escaped_text), min_size=1, max_size=4), secret_numbers)
+def test_property_graphql_no_literal_survives(words: list, number: float) -> None:
+    values = ", ".join(_double_quoted(word, filler) for word, filler in words)
+    statement = (
+        f"{{ Get {{ Movie(nearText: {{concepts: [{values}]}}, limit: {number!r}) {{ title }} }} }}"
+    )
+    found = sanitized("graphql", statement)
+    _no_literal(found.text, [word for word, _ in words] + [repr(number)])
+    assert (found.collection, found.summary) == ("Movie", "Get Movie")
+
+
+@SETTINGS
+@given(
+    st.sampled_from(["esql", "sql", "eql", "ppl", "graphql"]),
+    st.text(max_size=300),
+    st.sampled_from(["sanitize", "raw"]),
+    st.integers(min_value=1, max_value=100),
+)
+def test_property_anything_is_read_bounded_and_never_raises(
+    language: str, statement: str, mode: str, max_length: int
+) -> None:
+    found = read(language, statement, mode, max_length)
+    assert found is not None
+    assert len(found.text) <= max_length
+    found.text.encode("utf-8")  # exportable
+    if found.summary is not None:
+        assert len(found.summary) <= 255
