@@ -92,6 +92,17 @@ class OpenTelemetryBackend:
             description="Duration of database client operations.",
             explicit_bucket_boundaries_advisory=list(A.DURATION_BUCKETS),
         )
+        #: ``db.client.response.returned_rows``, with ``record_returned_rows`` only.
+        self._returned_rows = (
+            meter.create_histogram(
+                A.DB_CLIENT_RESPONSE_RETURNED_ROWS,
+                unit="{row}",
+                description="The actual number of records returned by the database operation.",
+                explicit_bucket_boundaries_advisory=list(A.RETURNED_ROWS_BUCKETS),
+            )
+            if settings.record_returned_rows
+            else None
+        )
         # Which providers record (``_refresh``): read on every call, recomputed only when the
         # provider objects change (an SDK installed after ``instrument()``, a test resetting it).
         proxies_tracer = isinstance(settings.tracer_provider, _compat.NO_OP_TRACER_PROVIDERS[1:])
@@ -368,6 +379,15 @@ class OpenTelemetryBackend:
                     except (KeyError, TypeError):  # a new set, or an unhashable value read
                         attributes = self._metric_attributes(op)
                     self.duration.record(elapsed, attributes)
+                    if self._returned_rows is not None and op.returned_rows is not None:
+                        self._record_returned_rows(op, attributes)
+
+    def _record_returned_rows(self, op: Record, attributes: Attributes) -> None:
+        """The returned-rows histogram, with the duration metric's attributes (opt-in)."""
+        try:
+            self._returned_rows.record(op.returned_rows, attributes)  # type: ignore[union-attr,arg-type]
+        except Exception as exc:
+            report(exc, "otel backend")
 
     def _on_finish(
         self, span: trace.Span, op: Record, response: Any, exc: Optional[BaseException]

@@ -27,16 +27,23 @@ from instrumentation._query import sanitize_serialized
 from instrumentation._record import Record, exception_type
 from instrumentation._url import redact_url
 from instrumentation.clients._es_family import (
+    MULTI_SEARCHES,
+    SEARCH_ANSWERS,
     SEARCH_ENDPOINTS,
     Helpers,
+    answer_keys,
     body_reason,
     path_value,
     read_bulk_failures,
     read_details,
+    read_multi_search,
     read_rows,
+    read_search_answer,
 )
 
 SYSTEM = "elasticsearch"
+#: ``elasticsearch.took``, ``elasticsearch.timed_out``, ``elasticsearch.msearch.failed_searches``.
+ANSWER_KEYS = answer_keys(SYSTEM)
 
 #: The API operation in flight in this task (read by the silenced ``OpenTelemetry.span``).
 _api_operation: ContextVar[Optional[ApiRecord]] = ContextVar("es_api_operation", default=None)
@@ -194,8 +201,18 @@ def read_response(op: Record, response: Any, detailed: bool) -> None:
     if op.server_address is None:
         _read_node(op, meta)
     body = getattr(response, "body", None)
-    if op.name == "bulk" and isinstance(body, dict) and body.get("errors"):
-        # the outcome: the metric needs it too
+    name = op.name
+    # The outcome (the metric needs it too): failed shards or searches, failed bulk items.
+    if name in SEARCH_ANSWERS:
+        if type(body) is dict:
+            read_search_answer(op, body, detailed, ANSWER_KEYS)
+        if detailed:
+            _read_meta(op, meta)
+        return
+    if name in MULTI_SEARCHES:
+        if type(body) is dict:
+            read_multi_search(op, body, detailed, ANSWER_KEYS)
+    elif name == "bulk" and isinstance(body, dict) and body.get("errors"):
         read_bulk_failures(op, body, A.ELASTICSEARCH_BULK_FAILED_ITEMS)
     if detailed:
         _read_meta(op, meta)
