@@ -1,0 +1,144 @@
+"""What reading a search answer costs, alone: instructions per call of the Elasticsearch and
+OpenSearch response readers (``read_response``), counted by callgrind.
+
+The end-to-end count (``benchmarks.callgrind``) moves by a few thousand instructions a call from
+one process to the next (memory layout), more than a change of a few hundred can be told from.
+This counts the readers alone: one process runs ``calls`` reads of the same answer (the
+``search`` answer of the benchmark's stand-in, ``took``, ``timed_out``, ``_shards`` and five hits),
+another runs the same loop without the read; the difference over ``calls`` is the read's cost,
+to a few instructions. ``--src`` measures another version of the package (e.g. the commit before
+a change)::
+
+    .venv/bin/python -m benchmarks.answer_cost                   # this checkout
+    .venv/bin/python -m benchmarks.answer_cost --src /tmp/before/src
+
+Each configuration: ``none`` (the loop, a fresh record per call), ``sampled-out`` (``detailed``
+False: what a sampled-out span or a lone meter reads), ``recording`` (``detailed`` True).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: The benchmark's ``search`` answer, as the stand-in gives it (five hits).
+ANSWER = {
+    "took": 1,
+    "timed_out": False,
+    "_shards": {"total": 1, "successful": 1, "skipped": 0, "failed": 0},
+    "hits": {
+        "total": {"value": 20, "relation": "eq"},
+        "max_score": 1.0,
+        "hits": [
+            {
+                "_index": "bench",
+                "_id": str(n),
+                "_score": 1.0,
+                "_source": {"title": f"tracing search clients, part {n}", "year": 2000 + n},
+            }
+            for n in range(5)
+        ],
+    },
+}
+
+_CHILD = r"""
+import sys, json
+from instrumentation.clients import elasticsearch as es_reader, opensearch as os_reader
+from elastic_transport import ApiResponseMeta, HttpHeaders, NodeConfig
+from elastic_transport import ObjectApiResponse
+
+client, mode, calls = sys.argv[1], sys.argv[2], int(sys.argv[3])
+answer = json.loads(sys.argv[4])
+if client == "elasticsearch":
+    meta = ApiResponseMeta(
+        status=200, http_version="1.1", headers=HttpHeaders({"content-type": "application/json"}),
+        duration=0.0, node=NodeConfig("http", "127.0.0.1", 9200),
+    )
+    response = ObjectApiResponse(body=answer, meta=meta)
+    module = es_reader
+    def new():
+        op = es_reader.read_request(("POST",), {"endpoint_id": "search", "path_parts": {"index": "bench"}})
+        op.server_address = "127.0.0.1"
+        return op
+else:
+    response = answer
+    module = os_reader
+    def new():
+        return os_reader.read_request(("POST", "/bench/_search"), {})
+read = module.read_response
+detailed = mode == "recording"
+if mode == "none":
+    for _ in range(calls):
+        op = new()
+else:
+    for _ in range(calls):
+        op = new()
+        read(op, response, detailed)
+"""
+
+
+def count(src: Optional[str], client: str, mode: str, calls: int) -> int:
+    """Instructions of one child process under callgrind (the whole process)."""
+    env = {
+        "PATH": os.environ.get("PATH", os.defpath),
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "LANG": "C.UTF-8",
+        "PYTHONHASHSEED": "0",
+    }
+    if src:
+        env["PYTHONPATH"] = str(Path(src).resolve())
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "callgrind.out"
+        subprocess.run(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                f"--callgrind-out-file={out}",
+                sys.executable,
+                "-c",
+                _CHILD,
+                client,
+                mode,
+                str(calls),
+                json.dumps(ANSWER),
+            ],
+            env=env,
+            check=True,
+            capture_output=True,
+            cwd=ROOT,
+        )
+        text = out.read_text()
+    found = re.search(r"^(?:summary|totals):\s*(\d+)", text, re.M)
+    if found is None:
+        raise SystemExit("no totals in the callgrind output")
+    return int(found.group(1))
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--src", default=None, help="package source put first on PYTHONPATH")
+    parser.add_argument("--calls", type=int, default=20000)
+    parser.add_argument("--clients", default="elasticsearch,opensearch")
+    args = parser.parse_args(argv)
+    rows: List[Dict[str, object]] = []
+    for client in args.clients.split(","):
+        loop = count(args.src, client, "none", args.calls)
+        for mode in ("sampled-out", "recording"):
+            total = count(args.src, client, mode, args.calls)
+            per_call = (total - loop) / args.calls
+            rows.append({"client": client, "mode": mode, "instructions_per_call": per_call})
+            print(f"{client:14} {mode:12} {per_call:8.0f} instructions per read", flush=True)
+    print(json.dumps({"src": args.src or "src", "calls": args.calls, "rows": rows}))
+
+
+if __name__ == "__main__":
+    main()
