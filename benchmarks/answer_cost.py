@@ -3,11 +3,13 @@ OpenSearch response readers (``read_response``), counted by callgrind.
 
 The end-to-end count (``benchmarks.callgrind``) moves by a few thousand instructions a call from
 one process to the next (memory layout), more than a change of a few hundred can be told from.
-This counts the readers alone: one process runs ``calls`` reads of the same answer (the
-``search`` answer of the benchmark's stand-in, ``took``, ``timed_out``, ``_shards`` and five hits),
-another runs the same loop without the read; the difference over ``calls`` is the read's cost,
-to a few instructions. ``--src`` measures another version of the package (e.g. the commit before
-a change)::
+This counts the readers alone: a process runs a loop of reads of the same answer (the ``search``
+answer of the benchmark's stand-in: ``took``, ``timed_out``, ``_shards`` and five hits), once with
+``calls`` iterations and once with three times as many, under callgrind with a fixed hash seed and
+no address-space randomisation: the difference over ``2 * calls`` is one iteration, start-up and
+imports cancelled out. The same for the loop without the read (a fresh record per iteration in
+both); the difference of the two is the read's cost, to a few instructions. ``--src`` measures
+another version of the package (e.g. the commit before a change)::
 
     .venv/bin/python -m benchmarks.answer_cost                   # this checkout
     .venv/bin/python -m benchmarks.answer_cost --src /tmp/before/src
@@ -21,7 +23,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,6 +33,8 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 ROOT = Path(__file__).resolve().parents[1]
+#: Address-space randomisation off, as in ``benchmarks.callgrind``.
+NO_ASLR = ["setarch", platform.machine(), "-R"] if shutil.which("setarch") else []
 
 #: The benchmark's ``search`` answer, as the stand-in gives it (five hits).
 ANSWER = {
@@ -100,6 +106,7 @@ def count(src: Optional[str], client: str, mode: str, calls: int) -> int:
         out = Path(tmp) / "callgrind.out"
         subprocess.run(
             [
+                *NO_ASLR,
                 "valgrind",
                 "--tool=callgrind",
                 f"--callgrind-out-file={out}",
@@ -126,15 +133,21 @@ def count(src: Optional[str], client: str, mode: str, calls: int) -> int:
 def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--src", default=None, help="package source put first on PYTHONPATH")
-    parser.add_argument("--calls", type=int, default=20000)
+    parser.add_argument("--calls", type=int, default=10000)
     parser.add_argument("--clients", default="elasticsearch,opensearch")
     args = parser.parse_args(argv)
     rows: List[Dict[str, object]] = []
+
+    def iteration(client: str, mode: str) -> float:
+        calls = args.calls
+        return (count(args.src, client, mode, 3 * calls) - count(args.src, client, mode, calls)) / (
+            2 * calls
+        )
+
     for client in args.clients.split(","):
-        loop = count(args.src, client, "none", args.calls)
+        loop = iteration(client, "none")
         for mode in ("sampled-out", "recording"):
-            total = count(args.src, client, mode, args.calls)
-            per_call = (total - loop) / args.calls
+            per_call = iteration(client, mode) - loop
             rows.append({"client": client, "mode": mode, "instructions_per_call": per_call})
             print(f"{client:14} {mode:12} {per_call:8.0f} instructions per read", flush=True)
     print(json.dumps({"src": args.src or "src", "calls": args.calls, "rows": rows}))
