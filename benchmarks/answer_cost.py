@@ -57,12 +57,11 @@ ANSWER = {
 }
 
 _CHILD = r"""
-import sys, json
+import os, subprocess, sys, json, time
 from instrumentation.clients import elasticsearch as es_reader, opensearch as os_reader
-from elastic_transport import ApiResponseMeta, HttpHeaders, NodeConfig
-from elastic_transport import ObjectApiResponse
+from elastic_transport import ApiResponseMeta, HttpHeaders, NodeConfig, ObjectApiResponse
 
-client, mode, calls = sys.argv[1], sys.argv[2], int(sys.argv[3])
+client, calls, directory = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 answer = json.loads(sys.argv[4])
 if client == "elasticsearch":
     meta = ApiResponseMeta(
@@ -81,19 +80,34 @@ else:
     def new():
         return os_reader.read_request(("POST", "/bench/_search"), {})
 read = module.read_response
-detailed = mode == "recording"
-if mode == "none":
-    for _ in range(calls):
-        op = new()
-else:
-    for _ in range(calls):
-        op = new()
-        read(op, response, detailed)
+
+def loop(mode):
+    if mode == "none":
+        for _ in range(calls):
+            op = new()
+    else:
+        detailed = mode == "recording"
+        for _ in range(calls):
+            op = new()
+            read(op, response, detailed)
+
+def dump():
+    subprocess.run(["callgrind_control", "-d", str(os.getpid())], capture_output=True, check=True)
+
+for mode in ("none", "sampled-out", "recording"):
+    loop(mode)  # warm-up: the interpreter specialises the loop's code
+dump()
+for mode in ("none", "sampled-out", "recording", "none"):
+    loop(mode)
+    dump()
 """
 
+_TOTALS = re.compile(r"^(?:summary|totals):\s*(\d+)", re.M)
 
-def count(src: Optional[str], client: str, mode: str, calls: int) -> int:
-    """Instructions of one child process under callgrind (the whole process)."""
+
+def count(src: Optional[str], client: str, calls: int) -> List[int]:
+    """One process under callgrind: the counts of its loops (none, sampled-out, recording, none),
+    each a dump of its own (``callgrind_control -d``, which also costs the same each time)."""
     env = {
         "PATH": os.environ.get("PATH", os.defpath),
         "HOME": os.environ.get("HOME", "/tmp"),
@@ -103,19 +117,18 @@ def count(src: Optional[str], client: str, mode: str, calls: int) -> int:
     if src:
         env["PYTHONPATH"] = str(Path(src).resolve())
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "callgrind.out"
         subprocess.run(
             [
                 *NO_ASLR,
                 "valgrind",
                 "--tool=callgrind",
-                f"--callgrind-out-file={out}",
+                f"--callgrind-out-file={tmp}/cg.%p",
                 sys.executable,
                 "-c",
                 _CHILD,
                 client,
-                mode,
                 str(calls),
+                tmp,
                 json.dumps(ANSWER),
             ],
             env=env,
@@ -123,33 +136,36 @@ def count(src: Optional[str], client: str, mode: str, calls: int) -> int:
             capture_output=True,
             cwd=ROOT,
         )
-        text = out.read_text()
-    found = re.search(r"^(?:summary|totals):\s*(\d+)", text, re.M)
-    if found is None:
-        raise SystemExit("no totals in the callgrind output")
-    return int(found.group(1))
+        dumps = sorted(
+            (p for p in Path(tmp).iterdir() if re.search(r"\.\d+$", p.name)),
+            key=lambda p: int(p.name.rsplit(".", 1)[1]),
+        )
+        totals = []
+        for path in dumps:
+            found = _TOTALS.search(path.read_text())
+            if found is None:
+                raise SystemExit(f"no totals in {path}")
+            totals.append(int(found.group(1)))
+    # dumps: start-up and warm-up, then one per loop
+    return totals[1:5]
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--src", default=None, help="package source put first on PYTHONPATH")
-    parser.add_argument("--calls", type=int, default=10000)
+    parser.add_argument("--calls", type=int, default=5000)
     parser.add_argument("--clients", default="elasticsearch,opensearch")
     args = parser.parse_args(argv)
     rows: List[Dict[str, object]] = []
 
-    def iteration(client: str, mode: str) -> float:
-        calls = args.calls
-        return (count(args.src, client, mode, 3 * calls) - count(args.src, client, mode, calls)) / (
-            2 * calls
-        )
-
     for client in args.clients.split(","):
-        loop = iteration(client, "none")
-        for mode in ("sampled-out", "recording"):
-            per_call = iteration(client, mode) - loop
+        none, sampled, recording, none_again = count(args.src, client, args.calls)
+        loop = (none + none_again) / 2
+        for mode, total in (("sampled-out", sampled), ("recording", recording)):
+            per_call = (total - loop) / args.calls
             rows.append({"client": client, "mode": mode, "instructions_per_call": per_call})
             print(f"{client:14} {mode:12} {per_call:8.0f} instructions per read", flush=True)
+        print(f"{client:14} (the loop alone: {none} and {none_again} over {args.calls})")
     print(json.dumps({"src": args.src or "src", "calls": args.calls, "rows": rows}))
 
 

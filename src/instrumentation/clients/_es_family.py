@@ -212,33 +212,27 @@ def shard_failure(shards: Dict[str, Any], detailed: bool) -> Tuple[str, Optional
 
 
 def read_search_answer(op: Record, body: Dict[str, Any], detailed: bool, keys: AnswerKeys) -> None:
-    """A search's answer: failed shards are the outcome (the metric needs it, so read always),
-    as are the hits returned (the returned-rows metric); ``took`` and ``timed_out: true`` are
-    span details. It runs on every traced search, so it subscripts (a ``get`` call costs more)
-    and raises nothing on a real answer, which always has ``_shards.failed``."""
-    try:
-        failed = body["_shards"]["failed"]
-    except (KeyError, TypeError, IndexError):  # not a search answer after all
-        failed = None
-    if failed:
-        shards = body["_shards"]
-        if type(shards) is dict:
-            op.fail(*shard_failure(shards, detailed))
-    if "hits" in body:  # not in a count's answer
-        hits = body["hits"]
-        if type(hits) is dict and "hits" in hits:
-            found = hits["hits"]
-            if type(found) is list:
-                op.returned_rows = len(found)
-    if detailed and "took" in body:
-        took = body["took"]
-        if type(took) is int:
-            attributes = op.attributes
-            if attributes is None:
-                op.attributes = attributes = {}
-            attributes[keys.took] = took
-            if body.get("timed_out") is True:
-                attributes[keys.timed_out] = True
+    """A search's answer, read when a span records it (``detailed``) or when ``_shards.failed``
+    says shards failed (the outcome: the metric needs it either way). The hits returned, ``took``
+    and ``timed_out: true`` are span details."""
+    shards = body.get("_shards")
+    if type(shards) is dict and shards.get("failed"):
+        op.fail(*shard_failure(shards, detailed))
+    if not detailed:
+        return
+    hits = body.get("hits")  # not in a count's answer
+    if type(hits) is dict:
+        found = hits.get("hits")
+        if type(found) is list:
+            op.returned_rows = len(found)
+    took = body.get("took")
+    if type(took) is int:
+        attributes = op.attributes
+        if attributes is None:
+            op.attributes = attributes = {}
+        attributes[keys.took] = took
+        if body.get("timed_out") is True:
+            attributes[keys.timed_out] = True
 
 
 def read_multi_search(op: Record, body: Dict[str, Any], detailed: bool, keys: AnswerKeys) -> None:

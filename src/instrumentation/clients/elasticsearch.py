@@ -205,6 +205,13 @@ def read_response(op: Record, response: Any, detailed: bool) -> None:
     # The outcome (the metric needs it too): failed shards or searches, failed bulk items.
     if name in SEARCH_ANSWERS:
         if type(body) is dict:
+            if not detailed:  # sampled out: only the outcome, looked at in line (no call)
+                try:
+                    failed = body["_shards"]["failed"]
+                except (KeyError, TypeError, IndexError):
+                    failed = None
+                if not failed:
+                    return
             read_search_answer(op, body, detailed, ANSWER_KEYS)
         if detailed:
             _read_meta(op, meta)

@@ -142,6 +142,13 @@ def read_response(op: Record, response: Any, detailed: bool) -> None:
     name = op.name
     if name in SEARCH_ANSWERS:
         if type(response) is dict:
+            if not detailed:  # sampled out: only the outcome, looked at in line (no call)
+                try:
+                    failed = response["_shards"]["failed"]
+                except (KeyError, TypeError, IndexError):
+                    failed = None
+                if not failed:
+                    return
             read_search_answer(op, response, detailed, ANSWER_KEYS)
         return
     if name in MULTI_SEARCHES:
