@@ -8,7 +8,8 @@ VENV_OS2 := .venv-os2
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 ES_TESTS := tests/clients/test_elasticsearch.py tests/clients/test_elasticsearch_helpers.py \
-	tests/backends/test_otel.py tests/test_instrumentors.py tests/servers/test_elasticsearch.py
+	tests/backends/test_otel.py tests/test_instrumentors.py tests/servers/test_elasticsearch.py \
+	tests/clients/test_partial_failures.py
 
 .PHONY: demo test test-es8 test-es8-real test-os2 test-matrix test-oldest test-newest lint docs bench \
 	clean real-servers stop-real-servers

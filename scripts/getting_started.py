@@ -117,7 +117,7 @@ def _normalise_item(key: str, value: Any, ports: Mapping[int, int]) -> Any:
         return "…"
     if key.endswith(".version") and key.startswith("telemetry."):
         return "…"
-    if key == "service.instance.id":
+    if key == "service.instance.id" or key.endswith(".took"):  # the server's own milliseconds
         return "…"
     return _normalise(value, ports)
 

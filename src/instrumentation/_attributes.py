@@ -26,6 +26,9 @@ DB_OPERATION_PARAMETER = "db.operation.parameter."
 DB_RESPONSE_RETURNED_ROWS = "db.response.returned_rows"
 DB_CLIENT_OPERATION_DURATION = "db.client.operation.duration"
 DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
+#: ``db.client.response.returned_rows`` (development in the conventions; ``record_returned_rows``).
+DB_CLIENT_RESPONSE_RETURNED_ROWS = "db.client.response.returned_rows"
+RETURNED_ROWS_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
 
 # Pre-1.26 names, emitted beside the stable ones with OTEL_SEMCONV_STABILITY_OPT_IN=database/dup.
 OLD_DB_SYSTEM = "db.system"
@@ -54,6 +57,7 @@ TOKEN_BUCKETS = (
 
 __all__ = [
     "DB_CLIENT_OPERATION_DURATION",
+    "DB_CLIENT_RESPONSE_RETURNED_ROWS",
     "DB_COLLECTION_NAME",
     "DB_NAMESPACE",
     "DB_OPERATION_BATCH_SIZE",
@@ -79,6 +83,7 @@ __all__ = [
     "OLD_DB_OPERATION",
     "OLD_DB_STATEMENT",
     "OLD_DB_SYSTEM",
+    "RETURNED_ROWS_BUCKETS",
     "SERVER_ADDRESS",
     "SERVER_PORT",
     "TOKEN_BUCKETS",

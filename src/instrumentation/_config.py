@@ -75,7 +75,7 @@ OPTIONS: Tuple[Option, ...] = (
         ENV_PREFIX + "RECORD_RETURNED_ROWS",
         "false",
         "true, false",
-        "Record db.response.returned_rows (opt-in in the semantic conventions).",
+        "Record db.response.returned_rows and the db.client.response.returned_rows histogram (opt-in in the semantic conventions).",
     ),
     Option(
         "apm_transactions",

@@ -949,3 +949,149 @@ async def test_a_server_warning_points_at_the_application_line_traced_or_not(
     assert traced == plain
     assert one(span_exporter).name == "indices.put_template"
     await es.indices.delete_template(name=name)
+
+
+# -- what a 200 answer says: failed shards, failed searches, timed_out, took ----------------------
+#: A term the ``long`` field of one index cannot take, and the value of the other's keyword field.
+SECRET_TERM = "secret-term"
+SHARD_REASON = 'query_shard_exception: failed to create query: For input string: "?"'
+
+
+def _split_mapping(real_es: Any, new_index: Any) -> str:
+    """Two indices, ``n`` a long over two shards in one and a keyword in the other (one document
+    each): a ``term`` on ``n`` with ``SECRET_TERM`` fails on 2 of the 3 shards, and the node
+    answers 200 with what the third found. Their names, comma-joined."""
+    numbers, words = new_index("numbers"), new_index("words")
+    for name, kind, shards, value in ((numbers, "long", 2, 5), (words, "keyword", 1, SECRET_TERM)):
+        support.http(
+            "PUT",
+            f"{real_es.url}/{name}",
+            {
+                "settings": {"number_of_shards": shards, "number_of_replicas": 0},
+                "mappings": {"properties": {"n": {"type": kind}}},
+            },
+        )
+        support.http("PUT", f"{real_es.url}/{name}/_doc/1?refresh=true", {"n": value})
+    return f"{numbers},{words}"
+
+
+@pytest.mark.parametrize("api", ["search", "count"])
+async def test_a_real_failed_shard_behind_a_200_is_error_and_changes_nothing(
+    instrumented: Any,
+    span_exporter: Any,
+    metric_reader: Any,
+    apm: Any,
+    real_es: Any,
+    new_index: Any,
+    api: str,
+) -> None:
+    target = _split_mapping(real_es, new_index)
+    run = await plain_traced_plain(
+        _client(real_es.url),
+        lambda c: getattr(c, api)(index=target, query={"term": {"n": SECRET_TERM}}),
+        instrumented,
+        span_exporter,
+        apm=apm,
+    )
+    run.assert_same_outcome()
+    assert not run.traced.raised
+    shards = run.traced.value["_shards"]
+    assert (shards["total"], shards["failed"]) == (3, 2)  # the node's own answer, a 200
+    [span] = run.spans
+    assert span.name == f"{api} {target}"
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.status.description == f"2 of 3 shards failed: {SHARD_REASON}"
+    assert SECRET_TERM not in span.status.description
+    assert span.attributes["error.type"] == "query_shard_exception"
+    assert span.attributes["db.response.status_code"] == "200"
+    assert not exception_events(span)
+    if api == "search":
+        assert isinstance(span.attributes["elasticsearch.took"], int)
+    [point] = duration_points(metric_reader)
+    assert point.attributes["error.type"] == "query_shard_exception"
+    assert [(s["name"], s["outcome"]) for s in run.apm_spans] == [(span.name, "failure")]
+
+
+async def test_a_real_msearch_with_a_missing_index_and_a_failed_shard_is_error(
+    instrumented: Any,
+    span_exporter: Any,
+    metric_reader: Any,
+    apm: Any,
+    real_es: Any,
+    new_index: Any,
+) -> None:
+    target = _split_mapping(real_es, new_index)
+    words = target.split(",")[1]
+    missing = new_index("missing")  # named, never created
+    searches = [
+        {"index": words},
+        {"query": {"match_all": {}}},
+        {"index": missing},
+        {"query": {"match_all": {}}},
+        {"index": target},
+        {"query": {"term": {"n": SECRET_TERM}}},
+    ]
+    run = await plain_traced_plain(
+        _client(real_es.url),
+        lambda c: c.msearch(searches=searches),
+        instrumented,
+        span_exporter,
+        apm=apm,
+    )
+    run.assert_same_outcome()
+    assert not run.traced.raised
+    assert [item["status"] for item in run.traced.value["responses"]] == [200, 404, 200]
+    [span] = run.spans
+    assert span.name == "msearch"
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["error.type"] == "index_not_found_exception"
+    assert span.attributes["elasticsearch.msearch.failed_searches"] == 2
+    assert span.status.description == (
+        f"2 of 3 searches failed; first: index_not_found_exception: no such index [{missing}]"
+    )
+    assert isinstance(span.attributes["elasticsearch.took"], int)
+    [point] = duration_points(metric_reader)
+    assert point.attributes["error.type"] == "index_not_found_exception"
+    assert [(s["name"], s["outcome"]) for s in run.apm_spans] == [("msearch", "failure")]
+
+
+#: Searches slow enough over 20,000 documents to run out of a 1 ms ``timeout`` on a real node.
+SLOW_QUERIES = [
+    {"wildcard": {"t": {"value": "*o*d*"}}},
+    {"match": {"t": "other text here"}},
+    {"regexp": {"t": {"value": ".*o.*d.*1.*"}}},
+]
+
+
+async def test_a_real_timed_out_search_is_a_success_that_says_so(
+    instrumented: Any, es: AsyncElasticsearch, span_exporter: Any, real_es: Any, new_index: Any
+) -> None:
+    """The node decides when a 1 ms budget runs out, and a timed-out search's hits differ from
+    one run to the next: so this runs traced only, and asks up to six times for an answer that
+    timed out. Every answer must be told as the node told it: ``took`` as it said, ``timed_out``
+    only when true, never an error."""
+    name = new_index("slow")
+    support.http(
+        "PUT",
+        f"{real_es.url}/{name}",
+        {"settings": {"number_of_shards": 1, "number_of_replicas": 0}},
+    )
+    operations: List[Dict[str, Any]] = []
+    for n in range(20000):
+        operations += [{"index": {}}, {"n": n, "t": f"word{n} other text here"}]
+    await es.bulk(index=name, operations=operations, refresh=True)  # before instrument(): no span
+    instrumented()
+    for attempt in range(6):
+        span_exporter.clear()
+        response = await es.search(
+            index=name, query=SLOW_QUERIES[attempt % len(SLOW_QUERIES)], timeout="1ms"
+        )
+        [span] = finished(span_exporter)
+        assert span.status.status_code is StatusCode.UNSET
+        assert "error.type" not in span.attributes
+        assert span.attributes["elasticsearch.took"] == response["took"]
+        if response["timed_out"]:
+            assert span.attributes["elasticsearch.timed_out"] is True
+            return
+        assert "elasticsearch.timed_out" not in span.attributes
+    pytest.skip("the node ran every search within its 1 ms budget")

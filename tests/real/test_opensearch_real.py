@@ -11,7 +11,13 @@ import uuid
 from typing import Any, AsyncIterator, Callable, Iterator, List
 
 import pytest
-from opensearchpy import AsyncOpenSearch, ConflictError, NotFoundError, RequestError
+from opensearchpy import (
+    AsyncOpenSearch,
+    ConflictError,
+    NotFoundError,
+    RequestError,
+    TransportError,
+)
 from opensearchpy import helpers as os_helpers
 from opentelemetry.trace import SpanKind, StatusCode
 
@@ -366,3 +372,137 @@ async def test_a_cancelled_call_ends_its_span_and_cancellation_propagates(
     span = one(span_exporter)
     assert span.status.status_code is StatusCode.ERROR
     assert span.attributes["error.type"] == "CancelledError"
+
+
+# -- what a 200 answer says: failed shards, failed searches, timed_out, took ----------------------
+SECRET_TERM = "secret-term"
+SHARD_REASON = 'query_shard_exception: failed to create query: For input string: "?"'
+
+
+def _split_mapping(real_os: support.OpenSearch, new_index: Callable[[], str]) -> List[str]:
+    """``n`` a long over two shards in one index, a keyword in the other (one document each): a
+    ``term`` on ``n`` with ``SECRET_TERM`` fails on 2 of the 3 shards behind a 200."""
+    names = [new_index(), new_index()]
+    for name, kind, shards, value in zip(names, ("long", "keyword"), (2, 1), (5, SECRET_TERM)):
+        support.http(
+            "PUT",
+            f"{real_os.url}/{name}",
+            {
+                "settings": {"number_of_shards": shards, "number_of_replicas": 0},
+                "mappings": {"properties": {"n": {"type": kind}}},
+            },
+        )
+        support.http("PUT", f"{real_os.url}/{name}/_doc/1?refresh=true", {"n": value})
+    return names
+
+
+async def test_a_real_failed_shard_behind_a_200_is_error_and_changes_nothing(
+    instrumented: Any,
+    span_exporter: Any,
+    metric_reader: Any,
+    real_os: support.OpenSearch,
+    new_index: Callable[[], str],
+) -> None:
+    target = ",".join(_split_mapping(real_os, new_index))
+    run = await plain_traced_plain(
+        _client(real_os.url),
+        lambda c: c.search(index=target, body={"query": {"term": {"n": SECRET_TERM}}}),
+        instrumented,
+        span_exporter,
+    )
+    run.assert_same_outcome()
+    assert not run.traced.raised
+    shards = run.traced.value["_shards"]
+    assert (shards["total"], shards["failed"]) == (3, 2)
+    [span] = run.spans
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.status.description == f"2 of 3 shards failed: {SHARD_REASON}"
+    assert span.attributes["error.type"] == "query_shard_exception"
+    assert isinstance(span.attributes["opensearch.took"], int)
+    assert not exception_events(span)
+    [point] = duration_points(metric_reader)
+    assert point.attributes["error.type"] == "query_shard_exception"
+
+
+async def test_a_real_msearch_with_a_missing_index_and_a_failed_shard_is_error(
+    instrumented: Any,
+    span_exporter: Any,
+    real_os: support.OpenSearch,
+    new_index: Callable[[], str],
+) -> None:
+    numbers, words = _split_mapping(real_os, new_index)
+    missing = new_index()  # named, never created
+    body = [
+        {"index": words},
+        {"query": {"match_all": {}}},
+        {"index": missing},
+        {"query": {"match_all": {}}},
+        {"index": f"{numbers},{words}"},
+        {"query": {"term": {"n": SECRET_TERM}}},
+    ]
+    run = await plain_traced_plain(
+        _client(real_os.url), lambda c: c.msearch(body=body), instrumented, span_exporter
+    )
+    run.assert_same_outcome()
+    assert [item["status"] for item in run.traced.value["responses"]] == [200, 404, 200]
+    [span] = run.spans
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["error.type"] == "index_not_found_exception"
+    assert span.attributes["opensearch.msearch.failed_searches"] == 2
+    assert span.status.description == (
+        f"2 of 3 searches failed; first: index_not_found_exception: no such index [{missing}]"
+    )
+
+
+#: Searches slow enough over 20,000 documents to run out of a 1 ms ``timeout`` on the node.
+SLOW_QUERIES: List[Any] = [
+    {"query": {"match": {"t": "other text here"}}},
+    {
+        "query": {"match_all": {}},
+        "size": 0,
+        "aggs": {"x": {"terms": {"field": "n", "size": 10000}}},
+    },
+    {"query": {"range": {"n": {"gte": 10}}}, "sort": [{"n": "desc"}]},
+    {"query": {"wildcard": {"t": {"value": "*o*d*"}}}},
+]
+
+
+async def test_a_real_timed_out_search_is_a_success_that_says_so(
+    instrumented: Any,
+    client: AsyncOpenSearch,
+    span_exporter: Any,
+    real_os: support.OpenSearch,
+    new_index: Callable[[], str],
+) -> None:
+    """As for Elasticsearch: traced only (a timed-out search's hits differ from run to run), up to
+    twelve searches for one the node answers ``timed_out: true``. OpenSearch may also give up on a
+    query it is still rewriting when the budget runs out: 500 ``time_exceeded_exception``, an
+    error, which is skipped over here."""
+    name = new_index()
+    support.http(
+        "PUT",
+        f"{real_os.url}/{name}",
+        {"settings": {"number_of_shards": 1, "number_of_replicas": 0}},
+    )
+    body: List[Any] = []
+    for n in range(20000):
+        body += [{"index": {}}, {"n": n, "t": f"word{n} other text here"}]
+    await client.bulk(index=name, body=body, refresh=True)  # before instrument(): no span
+    instrumented()
+    for attempt in range(12):
+        span_exporter.clear()
+        query = {**SLOW_QUERIES[attempt % len(SLOW_QUERIES)], "timeout": "1ms"}
+        try:
+            response = await client.search(index=name, body=query)
+        except TransportError as exc:  # 500 time_exceeded_exception: an error; try again
+            assert exc.status_code == 500
+            assert one(span_exporter).attributes["error.type"] == "500"
+            continue
+        span = one(span_exporter)
+        assert span.status.status_code is StatusCode.UNSET
+        assert span.attributes["opensearch.took"] == response["took"]
+        if response["timed_out"]:
+            assert span.attributes["opensearch.timed_out"] is True
+            return
+        assert "opensearch.timed_out" not in span.attributes
+    pytest.skip("the node ran every search within its 1 ms budget")

@@ -23,7 +23,18 @@ reason and body shape (checked against a real node by the real tier, ``tests/rea
 * an unknown query type: 400 ``parsing_exception`` ``unknown query [nope]``;
 * ``indices.create`` of an existing index: 400 ``resource_already_exists_exception``;
 * a missing index: 404 ``index_not_found_exception``; a missing document: 404 ``found: false``;
-* a path no handler serves: 400 with a plain-string ``error``, ``no handler found for uri [...]``.
+* a path no handler serves: 400 with a plain-string ``error``, ``no handler found for uri [...]``;
+* a ``term`` / ``terms`` query (also inside ``bool``) with a non-numeric string on a field an
+  index maps as a number: that index's shard fails with ``query_shard_exception`` ``failed to
+  create query: For input string: "..."``. A search or count over several indices answers 200
+  with ``_shards.failed`` and the failures (one per index, as the node groups them); when every
+  shard failed, 400 ``search_phase_execution_exception`` ``all shards failed``;
+* an ``msearch`` search that fails (a missing index, a bad query) is an item
+  ``{"error": ..., "status": N}`` in a 200 answer, not an error answer.
+
+Each index has one shard here. A planned 200 answer with a body of the test's choosing
+(``faults.add(status=200, body=...)``) stands in for what a real node gives only on a slow search
+(``timed_out: true``).
 
 Data lives in memory and is visible at once (every write behaves as if refreshed). A
 :class:`FaultPlan` injects error statuses, slow answers, dropped connections and malformed bodies,
@@ -189,6 +200,52 @@ def _check_query(query: Any, text: str) -> None:
                 )
                 wrapped.root_cause = exc.root()
                 raise wrapped from None
+
+
+def _numeric_term(query: Any, mapping: Mapping[str, str]) -> Optional[str]:
+    """The first ``term`` / ``terms`` value (also inside ``bool`` clauses) that a field mapped as a
+    number cannot take, or ``None``: the shard of such an index fails to build the query."""
+    if not isinstance(query, dict) or len(query) != 1:
+        return None
+    ((kind, spec),) = query.items()
+    if kind == "bool" and isinstance(spec, dict):
+        for clause in ("must", "filter", "should", "must_not"):
+            for inner in _as_list(spec.get(clause)):
+                found = _numeric_term(inner, mapping)
+                if found is not None:
+                    return found
+        return None
+    if kind not in ("term", "terms") or not isinstance(spec, dict):
+        return None
+    for name, value in spec.items():
+        if mapping.get(name) not in _NUMERIC_TYPES:
+            continue
+        if isinstance(value, dict):
+            value = value.get("value")
+        for item in _as_list(value):
+            if isinstance(item, str):
+                try:
+                    float(item)
+                except ValueError:
+                    return item
+    return None
+
+
+def _shard_failure(index: _Index, value: str) -> _Json:
+    """One entry of ``_shards.failures``, as a node reports a query its shard could not build."""
+    why = f'For input string: "{value}"'
+    return {
+        "shard": 0,
+        "index": index.name,
+        "node": "c3RhbmQtaW4tbm9kZS0x",
+        "reason": {
+            "type": "query_shard_exception",
+            "reason": f"failed to create query: {why}",
+            "index_uuid": index.uuid,
+            "index": index.name,
+            "caused_by": {"type": "number_format_exception", "reason": why},
+        },
+    }
 
 
 def _dynamic_type(value: Any) -> Optional[str]:
@@ -756,6 +813,42 @@ class ElasticsearchStandIn:
         return hits
 
     @staticmethod
+    def _shards(indices: List[_Index], body: _Json) -> Tuple[List[_Index], _Json]:
+        """The indices whose shard can run the query, and ``_shards`` (one shard per index): a
+        query some shards cannot build fails there; when it fails on every shard, the node
+        answers 400 ``all shards failed`` instead."""
+        failures = []
+        usable = []
+        for index in indices:
+            value = _numeric_term(body.get("query"), index.mapping)
+            if value is None:
+                usable.append(index)
+            else:
+                failures.append(_shard_failure(index, value))
+        shards: _Json = {
+            "total": len(indices),
+            "successful": len(usable),
+            "skipped": 0,
+            "failed": len(failures),
+        }
+        if not failures:
+            return usable, shards
+        if not usable:
+            first = failures[0]["reason"]
+            error = _EsError(
+                400,
+                "search_phase_execution_exception",
+                "all shards failed",
+                phase="query",
+                grouped=True,
+                failed_shards=failures,
+            )
+            error.root_cause = {k: v for k, v in first.items() if k != "caused_by"}
+            raise error
+        shards["failures"] = failures
+        return usable, shards
+
+    @staticmethod
     def _hits_body(page: List[_Hit], total: int, sorted_: bool) -> _Json:
         """``hits``; a sorted search (only ``_doc`` order is understood) has no scores."""
         hits = [
@@ -774,14 +867,15 @@ class ElasticsearchStandIn:
     def _run_search(self, call: _Call, body: _Json, index: Optional[str]) -> _Json:
         started = time.monotonic()
         _check_query(body.get("query"), call.body.decode())
-        hits = self._collect(self._resolve(index), body)
+        usable, shards = self._shards(self._resolve(index), body)
+        hits = self._collect(usable, body)
         size = int(body.get("size", call.query.get("size", 10)))
         start = int(body.get("from", call.query.get("from", 0)))
         sorted_ = "sort" in body or "sort" in call.query
         result: _Json = {
             "took": 0,
             "timed_out": False,
-            "_shards": dict(_SEARCH_SHARDS),
+            "_shards": shards,
             "hits": self._hits_body(hits[start : start + size], len(hits), sorted_),
         }
         if call.query.get("scroll"):
@@ -847,18 +941,21 @@ class ElasticsearchStandIn:
     def _count(self, call: _Call) -> _Reply:
         body = call.json()
         _check_query(body.get("query"), call.body.decode())
-        hits = self._collect(self._resolve(call.params.get("index")), body)
-        return 200, {"count": len(hits), "_shards": dict(_SEARCH_SHARDS)}
+        usable, shards = self._shards(self._resolve(call.params.get("index")), body)
+        hits = self._collect(usable, body)
+        return 200, {"count": len(hits), "_shards": shards}
 
     def _msearch(self, call: _Call) -> _Reply:
         lines = call.ndjson()
-        responses = [
-            {
-                **self._run_search(call, body, header.get("index") or call.params.get("index")),
-                "status": 200,
-            }
-            for header, body in zip(lines[::2], lines[1::2])
-        ]
+        responses = []
+        for header, body in zip(lines[::2], lines[1::2]):
+            index = header.get("index") or call.params.get("index")
+            if isinstance(index, list):
+                index = ",".join(index)
+            try:
+                responses.append({**self._run_search(call, body, index), "status": 200})
+            except _EsError as exc:  # a failed search is an item of the answer
+                responses.append(exc.body())
         return 200, {"took": 0, "responses": responses}
 
     def _scroll(self, call: _Call) -> _Reply:

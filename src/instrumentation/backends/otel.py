@@ -86,6 +86,17 @@ class OpenTelemetryBackend:
             description="Number of input and output tokens used.",
             explicit_bucket_boundaries_advisory=list(A.TOKEN_BUCKETS),
         )
+        #: ``db.client.response.returned_rows``, with ``record_returned_rows`` only.
+        self._returned_rows = (
+            meter.create_histogram(
+                A.DB_CLIENT_RESPONSE_RETURNED_ROWS,
+                unit="{row}",
+                description="The actual number of records returned by the database operation.",
+                explicit_bucket_boundaries_advisory=list(A.RETURNED_ROWS_BUCKETS),
+            )
+            if settings.record_returned_rows
+            else None
+        )
         # Which providers record (``_refresh``): read on every call, recomputed only when the
         # provider objects change (an SDK installed after ``instrument()``, a test resetting it).
         proxies_tracer = isinstance(settings.tracer_provider, _compat.NO_OP_TRACER_PROVIDERS[1:])
@@ -280,6 +291,8 @@ class OpenTelemetryBackend:
                             attributes = self._metric_attributes(op)
                         elapsed = (end_ns - start_ns) / 1e9
                         self.duration.record(elapsed if elapsed > 0 else 0.0, attributes)
+                        if self._returned_rows is not None and op.returned_rows is not None:
+                            self._record_returned_rows(op, attributes)
                         extra = op.attributes
                         if extra is not None and (
                             A.GEN_AI_USAGE_INPUT_TOKENS in extra
@@ -305,6 +318,13 @@ class OpenTelemetryBackend:
                 if value is not None:
                     point[name] = value
             self.token_usage.record(count, point)
+
+    def _record_returned_rows(self, op: Record, attributes: Attributes) -> None:
+        """The returned-rows histogram, with the duration metric's attributes (opt-in)."""
+        try:
+            self._returned_rows.record(op.returned_rows, attributes)  # type: ignore[union-attr,arg-type]
+        except Exception as exc:
+            report(exc, "otel backend")
 
     def _on_finish(
         self, span: trace.Span, op: Record, response: Any, exc: Optional[BaseException]

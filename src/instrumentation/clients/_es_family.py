@@ -1,5 +1,6 @@
 """What the Elasticsearch and OpenSearch clients share (OpenSearch forked from Elasticsearch 7.10):
-bulk bodies, error bodies, and the four async helpers.
+bulk bodies, error bodies, search answers (failed shards, ``took``, ``timed_out``), and the four
+async helpers.
 
 ``clients/elasticsearch.py`` and ``clients/opensearch.py`` each read their own library's calls;
 everything here works on what both send and receive alike.
@@ -9,7 +10,17 @@ from __future__ import annotations
 
 import re
 from contextvars import ContextVar
-from typing import Any, AsyncIterator, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import (
+    Any,
+    AsyncIterator,
+    Callable,
+    Dict,
+    List,
+    Mapping,
+    NamedTuple,
+    Optional,
+    Tuple,
+)
 
 from instrumentation._engine import Engine, Reader
 from instrumentation._guard import guard, report
@@ -192,6 +203,109 @@ def read_bulk_failures(op: Record, body: Mapping[str, Any], failed_key: str) -> 
     if reason is not None and failed > 1:
         reason = f"{failed} bulk items failed; first: {reason}"
     op.fail(first or "_OTHER", reason)
+
+
+# -- search answers: shards, the server's time ------------------------------------------------
+#: Endpoints whose answer is one search's: ``took``, ``timed_out``, ``_shards`` (with the shards'
+#: failures) and ``hits``. A shard that failed behind the HTTP 200 makes the call a failure.
+SEARCH_ANSWERS = frozenset({"search", "count", "scroll", "search_template"})
+#: Endpoints whose answer is a list of search answers (``responses``), each of which may fail.
+MULTI_SEARCHES = frozenset({"msearch", "msearch_template"})
+
+
+class AnswerKeys(NamedTuple):
+    """One system's attribute names for what a search answer says of itself."""
+
+    #: ``took``: the server's own time for the search, in milliseconds.
+    took: str
+    #: ``timed_out: true``: the ``timeout`` the caller asked for ran out (partial hits, no error).
+    timed_out: str
+    #: ``msearch`` searches that failed (an item error, or a shard failure inside the item).
+    failed_searches: str
+
+
+def answer_keys(system: str) -> AnswerKeys:
+    return AnswerKeys(f"{system}.took", f"{system}.timed_out", f"{system}.msearch.failed_searches")
+
+
+def shard_failure(shards: Dict[str, Any], detailed: bool) -> Tuple[str, Optional[str]]:
+    """``error.type`` and (``detailed``) the description of a ``_shards`` with failed shards: how
+    many of how many failed, and the first failure's ``type: reason``."""
+    failures = shards.get("failures")
+    first = failures[0] if isinstance(failures, list) and failures else None
+    cause = first.get("reason") if isinstance(first, dict) else None
+    kind = cause.get("type") if isinstance(cause, dict) else None
+    if not detailed:
+        return str(kind or "_OTHER"), None
+    described = f"{shards.get('failed')} of {shards.get('total')} shards failed"
+    why = error_reason(cause)
+    return str(kind or "_OTHER"), f"{described}: {why}" if why else described
+
+
+def read_search_answer(op: Record, body: Dict[str, Any], detailed: bool, keys: AnswerKeys) -> None:
+    """A search's answer, read when a span records it (``detailed``) or when ``_shards.failed``
+    says shards failed (the outcome: the metric needs it either way). The hits returned, ``took``
+    and ``timed_out: true`` are span details."""
+    shards = body.get("_shards")
+    if type(shards) is dict and shards.get("failed"):
+        op.fail(*shard_failure(shards, detailed))
+    if not detailed:
+        return
+    hits = body.get("hits")  # not in a count's answer
+    if type(hits) is dict:
+        found = hits.get("hits")
+        if type(found) is list:
+            op.returned_rows = len(found)
+    took = body.get("took")
+    if type(took) is int:
+        attributes = op.attributes
+        if attributes is None:
+            op.attributes = attributes = {}
+        attributes[keys.took] = took
+        if body.get("timed_out") is True:
+            attributes[keys.timed_out] = True
+
+
+def read_multi_search(op: Record, body: Dict[str, Any], detailed: bool, keys: AnswerKeys) -> None:
+    """An ``msearch`` answer: each item is a search's answer or an error. Items that failed (an
+    error, or failed shards) make the call a failure, as bulk items do: their count, the first
+    one's type and reason. ``took`` (the whole request's) and ``timed_out`` (any item's) as for a
+    search."""
+    responses = body.get("responses")
+    if type(responses) is not list:
+        return
+    failed = 0
+    first: Optional[str] = None
+    reason: Optional[str] = None
+    timed_out = False
+    for item in responses:
+        if type(item) is not dict:
+            continue
+        error = item.get("error")
+        if error is not None:
+            failed += 1
+            if first is None:
+                first = str(error.get("type", "_OTHER")) if isinstance(error, dict) else "_OTHER"
+                reason = error_reason(error) if detailed else None
+            continue
+        shards = item.get("_shards")
+        if type(shards) is dict and shards.get("failed"):
+            failed += 1
+            if first is None:
+                first, reason = shard_failure(shards, detailed)
+        if item.get("timed_out") is True:
+            timed_out = True
+    if failed:
+        op.set_attribute(keys.failed_searches, failed)
+        if reason is not None:
+            reason = f"{failed} of {len(responses)} searches failed; first: {reason}"
+        op.fail(first or "_OTHER", reason)
+    if detailed:
+        took = body.get("took")
+        if type(took) is int:
+            op.set_attribute(keys.took, took)
+        if timed_out:
+            op.set_attribute(keys.timed_out, True)
 
 
 def read_rows(op: Record, body: Any) -> None:

@@ -31,14 +31,19 @@ from instrumentation._record import Record, exception_type
 from instrumentation._registry import Client
 from instrumentation._url import redact_url
 from instrumentation.clients._es_family import (
+    MULTI_SEARCHES,
     QUERY_LANGUAGE_ENDPOINTS,
+    SEARCH_ANSWERS,
     SEARCH_ENDPOINTS,
     Helpers,
+    answer_keys,
     body_reason,
     path_value,
     read_bulk_failures,
     read_details,
+    read_multi_search,
     read_rows,
+    read_search_answer,
 )
 from instrumentation.instrumentors import ClientInstrumentor
 
@@ -58,6 +63,9 @@ class AsyncElasticsearchInstrumentor(ClientInstrumentor):
 
     client = CLIENT.name
 
+
+#: ``elasticsearch.took``, ``elasticsearch.timed_out``, ``elasticsearch.msearch.failed_searches``.
+ANSWER_KEYS = answer_keys(SYSTEM)
 
 #: The API operation in flight in this task (read by the silenced ``OpenTelemetry.span``).
 _api_operation: ContextVar[Optional[Record]] = ContextVar("es_api_operation", default=None)
@@ -226,8 +234,25 @@ def read_response(op: Any, response: Any, detailed: bool) -> None:
     if op.server_address is None:
         _read_node(op, meta)
     body = getattr(response, "body", None)
-    if op.name == "bulk" and isinstance(body, dict) and body.get("errors"):
-        # the outcome: the metric needs it too
+    name = op.name
+    # The outcome (the metric needs it too): failed shards or searches, failed bulk items.
+    if name in SEARCH_ANSWERS:
+        if type(body) is dict:
+            if not detailed:  # sampled out: only the outcome, looked at in line (no call)
+                try:
+                    failed = body["_shards"]["failed"]
+                except (KeyError, TypeError, IndexError):
+                    failed = None
+                if not failed:
+                    return
+            read_search_answer(op, body, detailed, ANSWER_KEYS)
+        if detailed:
+            _read_meta(op, meta)
+        return
+    if name in MULTI_SEARCHES:
+        if type(body) is dict:
+            read_multi_search(op, body, detailed, ANSWER_KEYS)
+    elif name == "bulk" and isinstance(body, dict) and body.get("errors"):
         read_bulk_failures(op, body, A.ELASTICSEARCH_BULK_FAILED_ITEMS)
     if detailed:
         _read_meta(op, meta)

@@ -26,13 +26,18 @@ from instrumentation._registry import Client
 from instrumentation._routes import Routes
 from instrumentation._url import redact_url
 from instrumentation.clients._es_family import (
+    MULTI_SEARCHES,
     QUERY_LANGUAGE_ENDPOINTS,
+    SEARCH_ANSWERS,
     SEARCH_ENDPOINTS,
     Helpers,
+    answer_keys,
     body_reason,
     read_bulk_failures,
     read_details,
+    read_multi_search,
     read_rows,
+    read_search_answer,
 )
 from instrumentation.instrumentors import ClientInstrumentor
 
@@ -54,6 +59,8 @@ class AsyncOpenSearchInstrumentor(ClientInstrumentor):
 
 
 BULK_FAILED_ITEMS = "opensearch.bulk.failed_items"
+#: ``opensearch.took``, ``opensearch.timed_out``, ``opensearch.msearch.failed_searches``.
+ANSWER_KEYS = answer_keys(SYSTEM)
 
 #: The API call in flight in this task (the connection wrapper records the node into it).
 _api_call: ContextVar[Optional[Record]] = ContextVar("opensearch_api_call", default=None)
@@ -138,8 +145,24 @@ def read_request(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -
 
 # -- reading the outcome ------------------------------------------------------------------------
 def read_response(op: Record, response: Any, detailed: bool) -> None:
-    if op.name == "bulk" and isinstance(response, dict) and response.get("errors"):
-        read_bulk_failures(op, response, BULK_FAILED_ITEMS)  # the metric needs the outcome too
+    # The outcome (the metric needs it too): failed shards or searches, failed bulk items.
+    name = op.name
+    if name in SEARCH_ANSWERS:
+        if type(response) is dict:
+            if not detailed:  # sampled out: only the outcome, looked at in line (no call)
+                try:
+                    failed = response["_shards"]["failed"]
+                except (KeyError, TypeError, IndexError):
+                    failed = None
+                if not failed:
+                    return
+            read_search_answer(op, response, detailed, ANSWER_KEYS)
+        return
+    if name in MULTI_SEARCHES:
+        if type(response) is dict:
+            read_multi_search(op, response, detailed, ANSWER_KEYS)
+    elif name == "bulk" and isinstance(response, dict) and response.get("errors"):
+        read_bulk_failures(op, response, BULK_FAILED_ITEMS)
     if detailed:
         read_rows(op, response)
 
