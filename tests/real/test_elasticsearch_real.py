@@ -1009,7 +1009,7 @@ async def test_a_real_failed_shard_behind_a_200_is_error_and_changes_nothing(
         assert isinstance(span.attributes["elasticsearch.took"], int)
     [point] = duration_points(metric_reader)
     assert point.attributes["error.type"] == "query_shard_exception"
-    assert [(s["name"], s["outcome"]) for s in run.apm_spans] == [(span.name, "failure")]
+    assert apm_outcomes(run.apm_spans) == [(span.name, "failure")]
 
 
 async def test_a_real_msearch_with_a_missing_index_and_a_failed_shard_is_error(
@@ -1052,7 +1052,7 @@ async def test_a_real_msearch_with_a_missing_index_and_a_failed_shard_is_error(
     assert isinstance(span.attributes["elasticsearch.took"], int)
     [point] = duration_points(metric_reader)
     assert point.attributes["error.type"] == "index_not_found_exception"
-    assert [(s["name"], s["outcome"]) for s in run.apm_spans] == [("msearch", "failure")]
+    assert apm_outcomes(run.apm_spans) == [("msearch", "failure")]
 
 
 #: Searches slow enough over 20,000 documents to run out of a 1 ms ``timeout`` on a real node.
