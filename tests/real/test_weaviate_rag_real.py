@@ -134,7 +134,9 @@ async def test_near_text_is_vectorized_by_the_module_on_the_real_server(
     )
     run.assert_same_outcome()
     titles = [o.properties["title"] for o in run.traced.value.objects]
-    assert set(titles) == {"Alien", "Alien Resurrection"}  # the endpoint's vectors, searched
+    # The endpoint's vectors, searched: "alien" is nearest to the title that is only that word
+    # (which second neighbour ties depends on the words' hash buckets, not on us).
+    assert len(titles) == 2 and titles[0] == "Alien"
     [span] = run.spans
     assert span.name == f"near_text {movies}"
     assert span.status.status_code is StatusCode.UNSET
