@@ -58,9 +58,7 @@ def plot(paths: Sequence[Path], out: Path) -> None:
 
     data = merged(paths)
     panels: List[Tuple[str, str]] = [
-        (client, op)
-        for client, runs in data.items()
-        for op in sorted(runs.get("baseline", {}))
+        (client, op) for client, runs in data.items() for op in sorted(runs.get("baseline", {}))
     ]
     fig, axes = plt.subplots(len(panels), 1, figsize=(8, 2.2 + 0.28 * len(ROWS) * len(panels)))
     for ax, (client, op) in zip(axes if len(panels) > 1 else [axes], panels):
