@@ -131,34 +131,41 @@ async def test_with_both_the_grouped_copy_of_the_first_object_s_usage_is_not_cou
     assert attributes["gen_ai.usage.output_tokens"] == sum(u[1] for u in usages)
 
 
+def _provider(method: str, **options: Any) -> Any:
+    """``GenerativeConfig.<method>(**options)``, or ``None`` where this weaviate-client has no such
+    provider (the oldest we support lacks some): that case is skipped."""
+    factory = getattr(GenerativeConfig, method, None)
+    return None if factory is None else factory(**options)
+
+
 PROVIDERS: List[Tuple[str, Any, str, Optional[str], bool]] = [
     # (id, provider, gen_ai.provider.name, model, whether Weaviate returns usage)
-    ("openai", GenerativeConfig.openai(model="gpt-4o-mini"), "openai", "gpt-4o-mini", True),
+    ("openai", _provider("openai", model="gpt-4o-mini"), "openai", "gpt-4o-mini", True),
     (
         "azure-openai",
-        GenerativeConfig.azure_openai(resource_name="r", deployment_id="d"),
+        _provider("azure_openai", resource_name="r", deployment_id="d"),
         "azure.ai.openai",
         None,
         True,
     ),
-    ("anthropic", GenerativeConfig.anthropic(model="claude-x"), "anthropic", "claude-x", True),
-    ("mistral", GenerativeConfig.mistral(model="mistral-large"), "mistral_ai", "mistral-large", True),
-    ("xai", GenerativeConfig.xai(model="grok-2"), "x_ai", "grok-2", True),
-    ("google", GenerativeConfig.google_vertex(model="gemini-2.0", project_id="p"), "gcp.gen_ai", "gemini-2.0", True),
-    ("deepseek", GenerativeConfig.deepseek(model="deepseek-chat"), "deepseek", "deepseek-chat", True),
-    ("nvidia", GenerativeConfig.nvidia(model="llama"), "nvidia", "llama", True),
-    ("databricks", GenerativeConfig.databricks(endpoint="https://db.example"), "databricks", None, True),
-    ("friendliai", GenerativeConfig.friendliai(model="meta-llama"), "friendliai", "meta-llama", True),
-    ("ollama", GenerativeConfig.ollama(model="llama3"), "ollama", "llama3", False),
+    ("anthropic", _provider("anthropic", model="claude-x"), "anthropic", "claude-x", True),
+    ("mistral", _provider("mistral", model="mistral-large"), "mistral_ai", "mistral-large", True),
+    ("xai", _provider("xai", model="grok-2"), "x_ai", "grok-2", True),
+    ("google", _provider("google_vertex", model="gemini-2.0", project_id="p"), "gcp.gen_ai", "gemini-2.0", True),
+    ("deepseek", _provider("deepseek", model="deepseek-chat"), "deepseek", "deepseek-chat", True),
+    ("nvidia", _provider("nvidia", model="llama"), "nvidia", "llama", True),
+    ("databricks", _provider("databricks", endpoint="https://db.example"), "databricks", None, True),
+    ("friendliai", _provider("friendliai", model="meta-llama"), "friendliai", "meta-llama", True),
+    ("ollama", _provider("ollama", model="llama3"), "ollama", "llama3", False),
     (
         "aws-bedrock",
-        GenerativeConfig.aws_bedrock(model="titan", region="us-east-1"),
+        _provider("aws_bedrock", model="titan", region="us-east-1"),
         "aws.bedrock",
         "titan",
         False,
     ),
-    ("anyscale", GenerativeConfig.anyscale(model="m"), "anyscale", "m", False),
-    ("dummy", GenerativeConfig.dummy(), "dummy", None, False),
+    ("anyscale", _provider("anyscale", model="m"), "anyscale", "m", False),
+    ("dummy", _provider("dummy"), "dummy", None, False),
 ]  # fmt: skip
 
 
@@ -176,6 +183,8 @@ async def test_each_provider_s_usage_as_weaviate_returns_it(
     model: Optional[str],
     usage: bool,
 ) -> None:
+    if provider is None:
+        pytest.skip("this weaviate-client has no such provider")
     instrumented()
     await movies.generate.fetch_objects(single_prompt=single(), generative_provider=provider)
     expected: Dict[str, Any] = {"gen_ai.provider.name": name}
