@@ -1,7 +1,7 @@
 """What one traced call *is*: the private record a client fills and backends read.
 
 A client module (``clients/*.py``) fills a ``Record`` from the library's request and response, as
-far as the dispatcher tells it to (``detailed``: everything a recording span shows, or only what
+far as the engine tells it to (``detailed``: everything a recording span shows, or only what
 the duration metric needs). Backends (``backends/*.py``) only read it. Neither side imports the
 other, and neither writes anything the other reads back: no flags, no callbacks.
 

@@ -75,7 +75,7 @@ else:  # gevent / eventlet: the agent keeps its context in a (monkey-patched) th
 
 
 def _trim_frames(frames: List[Any]) -> List[Any]:
-    """Drop our wrapper and dispatcher frames from the top of a span's stack trace."""
+    """Drop our wrapper and engine frames from the top of a span's stack trace."""
     skip = 0
     for frame, _ in frames:
         if not str(frame.f_globals.get("__name__", "")).startswith(_OWN_MODULES):
