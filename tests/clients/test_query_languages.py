@@ -162,7 +162,7 @@ async def test_weaviate_graphql_raw_query(
 async def test_general_path_renames_the_span_too(
     instrumented: Any, es: Any, span_exporter: Any, agent: Any
 ) -> None:
-    """Both backends recording: the dispatcher's general path reads the details, and the
+    """Both backends recording: the engine's fan-out reads the details, and the
     OpenTelemetry span is named by the statement all the same."""
     instrumented(backends=["otel", "apm"])
     agent.begin_transaction("request")
