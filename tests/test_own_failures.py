@@ -199,7 +199,7 @@ class RaisingBackend:
 
     def start(self, op: Any, start_ns: int) -> Any:
         self._maybe_raise("start")
-        return self, False
+        return self, False, None
 
     def enter(self, handle: Any, detailed: bool, op: Any) -> Any:
         self._maybe_raise("enter")

@@ -10,7 +10,9 @@ guard (a failing step never skips the next, a started record is always ended):
 1. the window opens (``time_ns``): the start of every backend's record and of the duration metric;
 2. ``start``: one record per active backend, each saying whether it records in detail;
 3. the request's details (query text, batch size), only when a backend records in detail;
-4. ``enter``: each record made current while the client's code runs (a request hook runs here);
+4. ``enter``: each record made current while the client's code runs (a request hook runs here),
+   unless ``start`` already made it current (a backend with nothing to run between: one that
+   does not record in detail, or has no request hook, saves the step's call);
 5. ``inject``: the trace context written into the request's ``carrier`` (``propagate_context``),
    in place of any trace header the application put there: one trace per request;
 6. the user's call is awaited, outside every guard: its result or exception passes untouched;
@@ -46,6 +48,8 @@ from instrumentation._record import Record
 
 Carrier = Dict[str, str]
 Scope = Optional[ContextVar[Optional[Record]]]
+#: What ``Backend.start`` returns: ``(handle, detailed, token)``.
+Started = Tuple[Any, bool, Any]
 
 
 def _nothing(*args: Any) -> None:
@@ -81,13 +85,16 @@ class Backend(Protocol):
         """Whether anything is there to record into at all (an SDK provider, an agent client);
         asked at ``instrument()`` and at exit only."""
 
-    def start(self, record: Record, start_ns: int) -> Optional[Tuple[Any, bool]]:
-        """Begin recording at ``start_ns``: ``(handle, detailed)``, ``detailed`` when it shows
-        more than the duration metric; ``None`` when there is nothing to record."""
+    def start(self, record: Record, start_ns: int) -> Optional[Started]:
+        """Begin recording at ``start_ns``: ``(handle, detailed, token)``, ``detailed`` when it
+        shows more than the duration metric, ``token`` not ``None`` when ``start`` already made
+        the record current (as ``enter`` would: nothing of the backend's needs the request's
+        details first); ``None`` when there is nothing to record."""
 
     def enter(self, handle: Any, detailed: bool, record: Record) -> Any:
         """Make the record current for code running inside the call (the request's details are
-        read by now); return a token for ``exit`` / ``end``."""
+        read by now); return a token for ``exit`` / ``end``. Asked only when ``start`` returned
+        no token, and before each step of an async generator after its first."""
 
     def exit(self, handle: Any, token: Any) -> None:
         """Undo ``enter``."""
@@ -114,7 +121,7 @@ class Backend(Protocol):
 class _Steps(NamedTuple):
     """What the steps run: one backend's own methods, or ``_Fanout``'s over several."""
 
-    start: Callable[[Record, int], Optional[Tuple[Any, bool]]]
+    start: Callable[[Record, int], Optional[Started]]
     enter: Callable[[Any, bool, Record], Any]
     exit: Callable[[Any, Any], None]
     inject: Callable[[Any, Carrier], bool]
@@ -150,17 +157,17 @@ def _traced_call(steps: _Steps) -> Callable[..., Awaitable[Any]]:
                 report(exc, label)
             if started is None:
                 return await awaitable
-            handle, detailed = started
+            handle, detailed, token = started
             if detailed:
                 try:
                     reader.details(record, capture_query, max_length)
                 except Exception as exc:
                     report(exc)
-            token = None
-            try:
-                token = enter(handle, detailed, record)
-            except Exception as exc:
-                report(exc, label)
+            if token is None:
+                try:
+                    token = enter(handle, detailed, record)
+                except Exception as exc:
+                    report(exc, label)
             if carrier is not None:
                 try:
                     if carrier:  # the application's own trace headers: ours replace them
@@ -201,12 +208,22 @@ class TracedAsyncIterator:
     ``_traced_call``, spread over the generator's steps. The records are current only while the
     generator itself runs (inside each ``__anext__``), never in the consumer's loop body."""
 
-    def __init__(self, steps: _Steps, record: Record, reader: Reader, inner: Any) -> None:
+    def __init__(
+        self,
+        steps: _Steps,
+        record: Record,
+        reader: Reader,
+        inner: Any,
+        scope: Scope = None,
+        carrier: Optional[Carrier] = None,
+    ) -> None:
         self._steps = steps
         self._record = record
         self._reader = reader
         self._inner = inner
-        self._started: Optional[Tuple[Any, bool]] = None
+        self._scope = scope
+        self._carrier = carrier
+        self._started: Optional[Started] = None
         self._start_ns = 0
         self._begun = False
         self._done = False
@@ -215,24 +232,47 @@ class TracedAsyncIterator:
         return self
 
     async def __anext__(self) -> Any:
+        scope = self._scope
+        if scope is None:
+            return await self._step()
+        scope_token = scope.set(self._record)
+        try:
+            return await self._step()
+        finally:
+            scope.reset(scope_token)
+
+    async def _step(self) -> Any:
+        """One step of the generator, with the records current while it runs (the first step
+        starts them, reads the details and sends the trace context, as ``_traced_call`` does)."""
         steps, record = self._steps, self._record
         token = None
+        first = False
         if not self._begun and not self._done:
+            first = True
             self._begun = True
             self._start_ns = time_ns()
             try:
                 self._started = steps.start(record, self._start_ns)
             except Exception as exc:
                 report(exc, steps.label)
-            if self._started is not None and self._started[1]:
-                try:
-                    self._reader.details(record, steps.capture_query, steps.max_length)
-                except Exception as exc:
-                    report(exc)
+            if self._started is not None:
+                token = self._started[2]  # made current by start itself
+                if self._started[1]:
+                    try:
+                        self._reader.details(record, steps.capture_query, steps.max_length)
+                    except Exception as exc:
+                        report(exc)
         started = self._started
-        if started is not None and not self._done:
+        if started is not None and token is None and not self._done:
             try:
                 token = steps.enter(started[0], started[1], record)
+            except Exception as exc:
+                report(exc, steps.label)
+        if first and started is not None and self._carrier is not None:
+            try:
+                if self._carrier:  # the application's own trace headers: ours replace them
+                    _trace_headers.clear(self._carrier)
+                steps.inject(started[0], self._carrier)
             except Exception as exc:
                 report(exc, steps.label)
         try:
@@ -266,7 +306,7 @@ class TracedAsyncIterator:
             return
         self._done = True
         end_ns = time_ns()
-        handle, detailed = started
+        handle, detailed = started[0], started[1]
         if exc is not None:
             try:
                 self._reader.error(self._record, exc, detailed)
@@ -309,8 +349,10 @@ class _Fanout:
             )
         )
 
-    def start(self, record: Record, start_ns: int) -> Optional[Tuple[Any, bool]]:
-        handles: List[Optional[Tuple[Any, bool]]] = []
+    def start(self, record: Record, start_ns: int) -> Optional[Started]:
+        """Each backend's ``start``; the tokens of those that made their record current
+        already are kept for ``enter``, which the engine always asks of the fan-out."""
+        handles: List[Optional[Started]] = []
         started = detailed = False
         for backend in self.backends:
             handle = None
@@ -322,17 +364,23 @@ class _Fanout:
                 started = True
                 detailed = detailed or handle[1]
             handles.append(handle)
-        return (handles, detailed) if started else None
+        return (handles, detailed, None) if started else None
 
     def enter(self, handles: List[Any], detailed: bool, record: Record) -> List[Any]:
+        """Each record made current, but for those whose ``start`` did (their token is kept:
+        once only, at the call's first ``enter``; an async generator's later steps enter all)."""
         tokens: List[Any] = []
-        for backend, handle in zip(self.backends, handles):
+        for index, (backend, handle) in enumerate(zip(self.backends, handles)):
             token = None
             if handle is not None:
-                try:
-                    token = backend.enter(handle[0], handle[1], record)
-                except Exception as exc:
-                    report(exc, f"{backend.name} backend")
+                token = handle[2]
+                if token is not None:
+                    handles[index] = (handle[0], handle[1], None)
+                else:
+                    try:
+                        token = backend.enter(handle[0], handle[1], record)
+                    except Exception as exc:
+                        report(exc, f"{backend.name} backend")
             tokens.append(token)
         return tokens
 
@@ -522,6 +570,15 @@ class Engine:
 
         return traced
 
-    def iterate(self, record: Record, reader: Reader, inner: Any) -> TracedAsyncIterator:
-        """``inner`` (an async generator, not started) traced as one call."""
-        return TracedAsyncIterator(self.steps, record, reader, inner)
+    def iterate(
+        self,
+        record: Record,
+        reader: Reader,
+        inner: Any,
+        scope: Scope = None,
+        carrier: Optional[Carrier] = None,
+    ) -> TracedAsyncIterator:
+        """``inner`` (an async generator, not started) traced as one call; ``scope`` holds the
+        record while each of its steps runs, and ``carrier`` (as for ``call``) gets the trace
+        context once the records started, before the generator's first step runs."""
+        return TracedAsyncIterator(self.steps, record, reader, inner, scope, carrier)

@@ -627,7 +627,8 @@ def test_weaviate_operation_labels_and_exit_restores_the_previous_span(
     with transaction(client), elasticapm.capture_span("outer") as outer:
         started = backend.start(op, 0)
         assert started is not None
-        handle, detailed = started
+        handle, detailed, token = started
+        assert token is None
         assert execution_context.get_span() is outer  # started, not yet current
         token = backend.enter(handle, detailed, op)
         assert execution_context.get_span() is handle.span

@@ -27,7 +27,13 @@ from typing import Any, Dict, Optional, Tuple
 from opentelemetry import propagate, trace
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.propagators.composite import CompositePropagator
-from opentelemetry.trace import INVALID_SPAN_CONTEXT, SpanContext, TraceFlags, TraceState
+from opentelemetry.trace import (
+    INVALID_SPAN,
+    INVALID_SPAN_CONTEXT,
+    SpanContext,
+    TraceFlags,
+    TraceState,
+)
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.trace.span import DEFAULT_TRACE_STATE
 
@@ -80,6 +86,10 @@ def plain_w3c(propagator: Any) -> bool:
 #: (the global propagator last seen, whether it is plain W3C): judged again only when it changes.
 _judged: Tuple[Any, bool] = (None, False)
 
+#: The global propagator read as the module attribute ``get_global_textmap`` returns (one
+#: attribute read, not a Python call), while the API keeps it there.
+_GLOBAL_IN_MODULE = getattr(propagate, "_HTTP_TEXT_FORMAT", None) is _get_global_textmap()
+
 
 def inject(carrier: Dict[str, str], span: Any, context: Optional[Any] = None) -> None:
     """Write ``span``'s trace context into ``carrier`` as the global propagator would.
@@ -87,15 +97,23 @@ def inject(carrier: Dict[str, str], span: Any, context: Optional[Any] = None) ->
     ``context``: the context to inject, with ``span`` current in it (and the baggage of the call);
     ``None`` stands for the current context with ``span`` set in it.
     """
+    write(span, carrier, context)
+
+
+def write(span: Any, carrier: Dict[str, str], context: Optional[Any] = None) -> bool:
+    """``inject``, as the OpenTelemetry backend's ``inject`` step (its arguments in that order):
+    False when there is no span to continue (none, with a meter only, or the API's invalid one)."""
     global _judged
-    propagator = _get_global_textmap()
+    if span is None or span is INVALID_SPAN:
+        return False
+    propagator = propagate._HTTP_TEXT_FORMAT if _GLOBAL_IN_MODULE else _get_global_textmap()
     judged = _judged
     if propagator is not judged[0]:
         judged = _judged = (propagator, plain_w3c(propagator))
     if judged[1] and not has_baggage(current_context() if context is None else context):
         span_context = span.get_span_context()
         if span_context == INVALID_SPAN_CONTEXT:
-            return  # as TraceContextTextMapPropagator: nothing for an invalid span
+            return True  # as TraceContextTextMapPropagator: nothing for an invalid span
         if _TUPLE:
             trace_id, span_id, _, flags, trace_state = span_context[:5]
         else:  # pragma: no cover - an API version whose SpanContext is laid out otherwise
@@ -112,7 +130,8 @@ def inject(carrier: Dict[str, str], span: Any, context: Optional[Any] = None) ->
             carrier[TRACEPARENT] = traceparent
             if trace_state is not DEFAULT_TRACE_STATE and trace_state:
                 carrier[TRACESTATE] = trace_state.to_header()
-            return
+            return True
     propagate.inject(
         carrier, context=trace.set_span_in_context(span) if context is None else context
     )
+    return True

@@ -124,7 +124,7 @@ class ElasticApmBackend:
         return elasticapm.get_client() is not None
 
     # -- start ---------------------------------------------------------------------------------
-    def start(self, op: Record, start_ns: int) -> Optional[Tuple[_Handle, bool]]:
+    def start(self, op: Record, start_ns: int) -> Optional[Tuple[_Handle, bool, None]]:
         """The APM span (and its transaction with ``apm_transactions``); the agent keeps its own
         clock for both."""
         transaction = _current_transaction(None)
@@ -135,7 +135,7 @@ class ElasticApmBackend:
             return None
         else:
             handle = _Handle(self._begin(transaction, op), transaction, False)
-        return (handle, handle.detailed) if handle is not None else None
+        return (handle, handle.detailed, None) if handle is not None else None
 
     def _begin(self, transaction: Any, op: Record) -> Any:
         leaf = op.leaf

@@ -54,15 +54,6 @@ def _live(provider: Any, variable: bool, no_op: Tuple[type, ...]) -> bool:
     return not isinstance(provider, no_op)
 
 
-def _renamed(span: Any, op: Record) -> None:
-    """A query language's statement, read once the span started, named the call: the span's name,
-    ``db.query.summary`` and ``db.collection.name`` follow it."""
-    span.update_name(op.query_summary)
-    span.set_attribute(A.DB_QUERY_SUMMARY, op.query_summary)
-    if op.collection:
-        span.set_attribute(A.DB_COLLECTION_NAME, op.collection)
-
-
 class OpenTelemetryBackend:
     name = "otel"
 
@@ -205,32 +196,36 @@ class OpenTelemetryBackend:
             return cached[0], attributes
         return cached
 
-    def start(self, op: Record, start_ns: int) -> Optional[Tuple[Any, bool]]:
-        """The span (``None`` with a meter only), and whether it records (then in detail)."""
+    def start(self, op: Record, start_ns: int) -> Optional[Tuple[Any, bool, Any]]:
+        """The span (``None`` with a meter only), whether it records (then in detail), and the
+        span made current already, unless a request hook must see the request's details first
+        (``enter`` then): the engine saves that step's call."""
         if not self._live_tracing:
             # No tracer SDK: no span at all, only the metric (when a meter SDK records it; a
             # helper contains database calls but is none: no duration point of its own).
-            return (None, False) if op.leaf and self._live_metrics else None
+            return (None, False, None) if op.leaf and self._live_metrics else None
         cached = self._names.get((op.system, op.name, op.collection))
         if cached is None or op.parameters:
             cached = self._start_attributes(op)
+        parent = current_context()
         span = self.tracer.start_span(
             cached[0],
-            current_context(),
+            parent,
             SpanKind.CLIENT if op.leaf else SpanKind.INTERNAL,
             cached[1],
             None,
             start_ns,
         )
-        return span, span.is_recording()
+        detailed = span.is_recording()
+        if (detailed and self._request_hook is not None) or span is INVALID_SPAN:
+            return span, detailed, None
+        return span, detailed, attach(trace.set_span_in_context(span, parent))
 
     def enter(self, span: Any, detailed: bool, op: Record) -> Any:
         """The request hook (a recording span), then the span made current, unless there is none
         or it is the API's invalid span (``span_context.is_valid`` asks the same in four Python
         calls, ~3,000 instructions on every sampled-out call); a sampled-out span is made current
         too, so that what runs inside is sampled out with it."""
-        if detailed and op.query_summary is not None:  # the statement named the call
-            _renamed(span, op)
         if detailed and self._request_hook is not None:
             try:
                 self._request_hook(span, CallView(op))
@@ -243,12 +238,10 @@ class OpenTelemetryBackend:
     def exit(self, span: Any, token: Any) -> None:
         detach(token)
 
-    def inject(self, span: Any, carrier: Dict[str, str]) -> bool:
-        """The global propagator's headers for this call's span (sampled out: the flag off)."""
-        if span is None or span is INVALID_SPAN:
-            return False  # no span (a meter only), or an invalid one: nothing to continue
-        _w3c.inject(carrier, span)
-        return True
+    #: The global propagator's headers for this call's span (sampled out: the flag off); no span
+    #: (a meter only) or an invalid one: nothing to continue. ``_w3c.write`` itself: no frame of
+    #: ours around it.
+    inject = staticmethod(_w3c.write)
 
     def end(
         self,
@@ -334,6 +327,13 @@ class OpenTelemetryBackend:
             # The outcome first: a bad value below must not turn an error into a success.
             self._record_failure(span, op, exc if exc is not None else op.raised)
         attributes: Attributes = {}
+        if op.query_summary is not None:
+            # A query language's statement, read once the span started, named the call: the
+            # span's name, ``db.query.summary`` and ``db.collection.name`` follow it.
+            span.update_name(op.query_summary)
+            attributes[A.DB_QUERY_SUMMARY] = op.query_summary
+            if op.collection:
+                attributes[A.DB_COLLECTION_NAME] = op.collection
         text = op.query_text
         if text and settings.capture_query != "omit":
             attributes[A.DB_QUERY_TEXT] = text
