@@ -24,6 +24,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 import instrumentation
 from instrumentation.backends import _w3c
 from tests.support.telemetry import finished
+from tests.support.weaviate import needs_batch_stream
 
 TRACE_HEADERS = {"traceparent", "tracestate", "elastic-apm-traceparent"}
 
@@ -125,6 +126,33 @@ async def test_weaviate_rest_headers_and_grpc_metadata_carry_the_call_span(
     else:
         assert [_trace_headers(r.headers) for r in rest] == [{}] * len(rest)
         assert _trace_headers(search.metadata) == {}
+
+
+@needs_batch_stream
+@pytest.mark.parametrize("on", [True, False], ids=["on", "off"])
+async def test_weaviate_batch_stream_carries_its_span(
+    instrumented: Any,
+    weaviate_client: weaviate.WeaviateAsyncClient,
+    weaviate_server: Any,
+    span_exporter: Any,
+    on: bool,
+) -> None:
+    """``batch.stream()``: the bidirectional stream's metadata (read in its first step, inside
+    the stream's span) carries that span."""
+    movies = await weaviate_client.collections.create(
+        "Movie", properties=[wvc.config.Property(name="t", data_type=wvc.config.DataType.TEXT)]
+    )
+    instrumented(propagate_context=on)
+    async with movies.batch.stream() as batch:
+        for number in range(3):
+            await batch.add_object({"t": f"t{number}"})
+    [stream] = [s for s in finished(span_exporter) if s.name == "batch.stream"]
+    requests = [r for r in weaviate_server.grpc_requests if r.method == "BatchStream"]
+    assert requests
+    if on:
+        assert {r.metadata.get("traceparent") for r in requests} == {_traceparent(stream)}
+    else:
+        assert [_trace_headers(r.metadata) for r in requests] == [{}] * len(requests)
 
 
 def test_propagation_patches_come_and_go_with_the_option() -> None:

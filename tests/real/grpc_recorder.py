@@ -2,16 +2,16 @@
 
 The fault proxy pumps gRPC's HTTP/2 bytes unparsed, so it cannot say which metadata a call sent.
 This one is a gRPC server of its own (``grpc.aio``, one generic handler for every method): each
-unary call it receives is recorded (method, metadata) and forwarded, bytes as they are, with its
-metadata, to the real server; the real server's answer or status goes back unchanged. Streaming
-methods (``BatchStream``) are not served. Use it as ``async with GrpcRecorder(host, port) as
+call it receives is recorded (method, metadata) and forwarded, bytes as they are, with its
+metadata, to the real server; the real server's answer or status goes back unchanged. The
+bidirectional ``BatchStream`` is forwarded message by message both ways. Use it as ``async with GrpcRecorder(host, port) as
 recorder:`` and point the client's gRPC port at ``recorder.port``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, AsyncIterator, Dict, List, Optional, Tuple
 
 import grpc
 import grpc.aio
@@ -53,11 +53,29 @@ class GrpcRecorder:
         if self._channel is not None:
             await self._channel.close()
 
-    async def forward(self, method: str, request: bytes, context: Any) -> bytes:
+    def _record(self, method: str, context: Any) -> Tuple[Tuple[str, str], ...]:
+        """Record the call; the metadata to forward."""
         received: Tuple[Tuple[str, str], ...] = tuple(context.invocation_metadata() or ())
         self.calls.append(GrpcCall(method, {key: value for key, value in received}))
+        return tuple((k, v) for k, v in received if not k.startswith(_HOP_KEYS))
+
+    async def forward_stream(
+        self, method: str, requests: AsyncIterator[bytes], context: Any
+    ) -> AsyncIterator[bytes]:
+        forwarded = self._record(method, context)
         assert self._channel is not None
-        forwarded = tuple((k, v) for k, v in received if not k.startswith(_HOP_KEYS))
+        call = self._channel.stream_stream(method)(
+            requests, metadata=forwarded, timeout=context.time_remaining()
+        )
+        try:
+            async for reply in call:
+                yield reply
+        except grpc.aio.AioRpcError as error:
+            await context.abort(error.code(), error.details() or "")
+
+    async def forward(self, method: str, request: bytes, context: Any) -> bytes:
+        forwarded = self._record(method, context)
+        assert self._channel is not None
         remaining = context.time_remaining()
         try:
             answer: bytes = await self._channel.unary_unary(method)(
@@ -75,7 +93,11 @@ class _Forward(grpc.GenericRpcHandler):
     def service(self, handler_call_details: Any) -> Optional[grpc.RpcMethodHandler]:
         method = handler_call_details.method
         if method.endswith("/BatchStream"):
-            return None  # streaming: not served (UNIMPLEMENTED)
+
+            def stream(requests: AsyncIterator[bytes], context: Any) -> AsyncIterator[bytes]:
+                return self.recorder.forward_stream(method, requests, context)
+
+            return grpc.stream_stream_rpc_method_handler(stream)
 
         async def unary(request: bytes, context: Any) -> bytes:
             return await self.recorder.forward(method, request, context)

@@ -107,6 +107,7 @@ async def test_weaviate_every_request_of_a_session_carries_its_call_span(
     )
     instrumented(propagate_context=True)
     name = new_collection("Propagation")
+    streamed = False
     async with FaultProxy(real_weaviate.host, real_weaviate.http_port) as proxy:
         async with GrpcRecorder(real_weaviate.host, real_weaviate.grpc_port) as recorder:
             client = weaviate.use_async_with_custom(
@@ -129,6 +130,10 @@ async def test_weaviate_every_request_of_a_session_carries_its_call_span(
                 await movies.data.insert_many(
                     [wvc.data.DataObject(properties={"t": "Heat"}, vector=[0.0, 1.0])]
                 )
+                if hasattr(movies.batch, "stream"):  # weaviate-client 4.20 on
+                    async with movies.batch.stream() as batch:
+                        await batch.add_object({"t": "Ran"}, vector=[0.5, 0.5])
+                    streamed = True
                 await movies.query.fetch_objects(limit=2)
                 await movies.query.near_vector([1.0, 0.0], limit=1)
                 await movies.aggregate.over_all(total_count=True)
@@ -137,6 +142,7 @@ async def test_weaviate_every_request_of_a_session_carries_its_call_span(
             finally:
                 await client.close()
     spans = finished(span_exporter)
+    assert streamed == [s.name.startswith("batch.stream") for s in spans].count(True)
     by_traceparent: Dict[str, str] = {_traceparent(s): s.name for s in spans}
     assert len(by_traceparent) == len(spans)
     rest = [(f"{r.method} {r.path.split('?')[0]}", r.header("traceparent")) for r in proxy.requests]
@@ -154,6 +160,11 @@ async def test_weaviate_every_request_of_a_session_carries_its_call_span(
         ("POST /v1/schema", f"create_collection {name}"),
         ("POST /v1/objects", f"insert {name}"),
         ("/weaviate.v1.Weaviate/BatchObjects", f"insert_many {name}"),
+        *(
+            ("/weaviate.v1.Weaviate/BatchStream", span.name)
+            for span in spans
+            if span.name.startswith("batch.stream")
+        ),
         ("/weaviate.v1.Weaviate/Search", f"fetch_objects {name}"),
         ("/weaviate.v1.Weaviate/Search", f"near_vector {name}"),
         ("/weaviate.v1.Weaviate/Aggregate", f"aggregate {name}"),

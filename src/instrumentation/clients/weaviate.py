@@ -724,6 +724,9 @@ def _wrappers(engine: Engine) -> Dict[str, Any]:
         with guard:
             op = _grpc_op(instance, "batch.stream")
             op.status_code = "OK"
+            if propagate:  # the stream's metadata, read in its first step, takes the context
+                op.carrier = {}
+                return engine.iterate(op, GRPC, stream, _traced, op.carrier)
             return engine.iterate(op, GRPC, stream)
         return stream
 
