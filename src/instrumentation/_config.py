@@ -46,7 +46,7 @@ OPTIONS: Tuple[Option, ...] = (
         "list of: " + ", ".join(_registry.builtin_names()),
         "Which client libraries to instrument. With opentelemetry-instrument use "
         "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="
-        + ",".join(f"{name}_async" for name in _registry.builtin_names())
+        + ",".join(_registry.entry_point(name) for name in _registry.builtin_names())
         + " instead.",
     ),
     Option(

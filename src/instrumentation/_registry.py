@@ -40,7 +40,12 @@ class Client(NamedTuple):
     @property
     def entry_point(self) -> str:
         """The ``opentelemetry_instrumentor`` entry point (``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS``)."""
-        return f"{self.name}_async"
+        return entry_point(self.name)
+
+
+def entry_point(name: str) -> str:
+    """The ``opentelemetry_instrumentor`` entry point of the client named ``name``."""
+    return f"{name}_async"
 
 
 class Backend(NamedTuple):
