@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import statistics
 import subprocess
 import sys
 import time
@@ -28,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from benchmarks.callgrind import APM_SETTINGS
+from benchmarks.callgrind import APM_SETTINGS, layout_env
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = {
@@ -38,7 +39,11 @@ CONFIGS = {
     "recording": "SDK recording, MeterProvider",
     "recording-no-meter": "SDK recording, no MeterProvider",
     "apm": "Elastic APM agent, in a transaction (OpenTelemetry SDK absent)",
+    "recording-no-meter-propagate": "SDK recording, no MeterProvider, propagate_context",
+    "sampled-out-no-meter-propagate": "SDK sampling out, no MeterProvider, propagate_context",
 }
+#: The configurations run by default (the ``*-propagate`` ones are asked for by name).
+DEFAULT_CONFIGS = tuple(name for name in CONFIGS if not name.endswith("-propagate"))
 CLIENTS = ("elasticsearch", "weaviate")
 _SUMMARY = re.compile(r"^summary: (\d+)", re.MULTILINE)
 
@@ -60,7 +65,7 @@ def _providers(config: str) -> None:
     provider = TracerProvider(sampler=sampler)
     provider.add_span_processor(SimpleSpanProcessor(Discard()))
     trace.set_tracer_provider(provider)
-    if not config.endswith("no-meter"):
+    if "no-meter" not in config:
         metrics.set_meter_provider(MeterProvider(metric_readers=[InMemoryMetricReader()]))
 
 
@@ -92,7 +97,7 @@ def _elasticsearch() -> Tuple[Any, Any, Tuple[Any, ...], Dict[str, Any]]:
         "body": {"query": {"match": {"title": "alien"}}},
         "endpoint_id": "search",
         "path_parts": {"index": "movies"},
-        "headers": {"accept": "application/json"},
+        "headers": {"accept": "application/json", "content-type": "application/json"},
     }
     wrapper = _applied("elasticsearch._async.client._base", "BaseClient.perform_request")
     return wrapper, Client(), ("POST", "/movies/_search"), kwargs
@@ -147,7 +152,9 @@ def measure(client: str, config: str, calls: int, warmup: int) -> None:
         if config != "no-sdk":
             _providers(config)
         backends = ["otel"]
-    instrumentation.instrument(clients=[client], backends=backends)
+    instrumentation.instrument(
+        clients=[client], backends=backends, propagate_context=config.endswith("-propagate")
+    )
     wrapper, instance, args, kwargs = (_elasticsearch if client == "elasticsearch" else _weaviate)()
     method = type(instance).perform_request if client == "elasticsearch" else None
     method = method or type(instance).grpc_search
@@ -167,11 +174,14 @@ def measure(client: str, config: str, calls: int, warmup: int) -> None:
 
 
 # -- the driver -------------------------------------------------------------------------------------
-def count(src: str, client: str, config: str, calls: int, warmup: int) -> int:
+def count(src: str, client: str, config: str, calls: int, warmup: int, layout: int = 0) -> int:
     env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": os.pathsep.join([src, str(ROOT)])}
     for name in ("OTEL_TRACES_EXPORTER", "OTEL_METRICS_EXPORTER", "OTEL_PYTHON_TRACER_PROVIDER"):
         env.pop(name, None)
-    out = Path(f"/tmp/engine-ab-{os.getpid()}-{client}-{config}-{calls}-{abs(hash(src))}.out")
+    env = layout_env(env, layout)
+    out = Path(
+        f"/tmp/engine-ab-{os.getpid()}-{client}-{config}-{calls}-{layout}-{abs(hash(src))}.out"
+    )
     try:
         subprocess.run(
             [
@@ -211,15 +221,23 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--configs", default=",".join(CONFIGS))
+    parser.add_argument("--configs", default=",".join(DEFAULT_CONFIGS))
     parser.add_argument("--clients", default=",".join(CLIENTS))
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--layouts",
+        type=int,
+        default=1,
+        help="count each cell under this many memory layouts (padded environments), report the "
+        "median and the spread",
+    )
     args = parser.parse_args(argv)
     sources = [tuple(item.split("=", 1)) for item in args.src]
     configs = args.configs.split(",")
     clients = args.clients.split(",")
     cells = [
-        (name, src, client, config, calls)
+        (name, src, client, config, layout, calls)
+        for layout in range(args.layouts)
         for name, src in sources
         for client in clients
         for config in configs
@@ -228,19 +246,27 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     began = time.monotonic()
     with ThreadPoolExecutor(args.jobs) as pool:
         counts = list(
-            pool.map(lambda c: count(c[1], c[2], c[3], c[4], args.warmup), cells)  # type: ignore[no-any-return]
+            pool.map(lambda c: count(c[1], c[2], c[3], c[5], args.warmup, c[4]), cells)  # type: ignore[no-any-return]
         )
-    totals = {cell[:4]: value for cell, value in zip(cells, counts) if cell[4] == 2 * args.calls}
-    singles = {cell[:4]: value for cell, value in zip(cells, counts) if cell[4] == args.calls}
-    per_call: Dict[Tuple[str, str, str], float] = {
-        (name, client, config): (totals[(name, src, client, config)] - value) / args.calls
-        for (name, src, client, config), value in singles.items()
-    }
+    totals = {cell[:5]: value for cell, value in zip(cells, counts) if cell[5] == 2 * args.calls}
+    singles = {cell[:5]: value for cell, value in zip(cells, counts) if cell[5] == args.calls}
+    layouts: Dict[Tuple[str, str, str], List[float]] = {}
+    for (name, src, client, config, layout), value in singles.items():
+        per_layout = (totals[(name, src, client, config, layout)] - value) / args.calls
+        layouts.setdefault((name, client, config), []).append(per_layout)
+    per_call = {key: statistics.median(values) for key, values in layouts.items()}
+    spread = {key: max(values) - min(values) for key, values in layouts.items()}
     names = [name for name, _ in sources]
     lines: List[str] = [
         f"Our wrapper, engine, backends and SDKs per call around a stand-in method (callgrind, "
         f"{args.calls} and {2 * args.calls} calls after {args.warmup}, difference / "
-        f"{args.calls}); {time.monotonic() - began:.0f} s. Sources: "
+        f"{args.calls}"
+        + (
+            f"; the median of {args.layouts} memory layouts, the spread in brackets"
+            if args.layouts > 1
+            else ""
+        )
+        + f"); {time.monotonic() - began:.0f} s. Sources: "
         + ", ".join(f"`{name}` = `{src}`" for name, src in sources)
         + ".",
     ]
@@ -255,11 +281,12 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         for config in configs:
             values = [per_call[(name, client, config)] for name in names]
             change = f"{values[-1] - values[0]:+,.0f}" if len(values) > 1 else ""
-            lines.append(
-                f"| {CONFIGS[config]} | "
-                + " | ".join(f"{value:,.0f}" for value in values)
-                + f" | {change} |"
-            )
+            cells_text = [
+                f"{per_call[(name, client, config)]:,.0f}"
+                + (f" ({spread[(name, client, config)]:,.0f})" if args.layouts > 1 else "")
+                for name in names
+            ]
+            lines.append(f"| {CONFIGS[config]} | " + " | ".join(cells_text) + f" | {change} |")
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out is not None:
