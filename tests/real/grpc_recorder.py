@@ -94,8 +94,9 @@ class _Forward(grpc.GenericRpcHandler):
         method = handler_call_details.method
         if method.endswith("/BatchStream"):
 
-            def stream(requests: AsyncIterator[bytes], context: Any) -> AsyncIterator[bytes]:
-                return self.recorder.forward_stream(method, requests, context)
+            async def stream(requests: AsyncIterator[bytes], context: Any) -> AsyncIterator[bytes]:
+                async for reply in self.recorder.forward_stream(method, requests, context):
+                    yield reply
 
             return grpc.stream_stream_rpc_method_handler(stream)
 
