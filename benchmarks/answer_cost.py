@@ -116,8 +116,8 @@ def count(src: Optional[str], client: str, calls: int) -> List[int]:
         "LANG": "C.UTF-8",
         "PYTHONHASHSEED": "0",
     }
-    if src:
-        env["PYTHONPATH"] = str(Path(src).resolve())
+    # This checkout's source unless told otherwise: the installed package may be another's.
+    env["PYTHONPATH"] = str(Path(src).resolve() if src else ROOT / "src")
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(
             [
