@@ -57,12 +57,14 @@ ANSWER = {
 }
 
 _CHILD = r"""
-import os, subprocess, sys, json, time
+import inspect, os, subprocess, sys, json, time
 from instrumentation.clients import elasticsearch as es_reader, opensearch as os_reader
 from elastic_transport import ApiResponseMeta, HttpHeaders, NodeConfig, ObjectApiResponse
 
 client, calls, directory = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 answer = json.loads(sys.argv[4])
+# read_request(instance, args, kwargs) since the engine; read_request(args, kwargs) before it
+lead = (None,) if len(inspect.signature(es_reader.read_request).parameters) == 3 else ()
 if client == "elasticsearch":
     meta = ApiResponseMeta(
         status=200, http_version="1.1", headers=HttpHeaders({"content-type": "application/json"}),
@@ -71,14 +73,14 @@ if client == "elasticsearch":
     response = ObjectApiResponse(body=answer, meta=meta)
     module = es_reader
     def new():
-        op = es_reader.read_request(("POST",), {"endpoint_id": "search", "path_parts": {"index": "bench"}})
+        op = es_reader.read_request(*lead, ("POST",), {"endpoint_id": "search", "path_parts": {"index": "bench"}})
         op.server_address = "127.0.0.1"
         return op
 else:
     response = answer
     module = os_reader
     def new():
-        return os_reader.read_request(("POST", "/bench/_search"), {})
+        return os_reader.read_request(*lead, ("POST", "/bench/_search"), {})
 read = module.read_response
 
 def loop(mode):
@@ -114,8 +116,8 @@ def count(src: Optional[str], client: str, calls: int) -> List[int]:
         "LANG": "C.UTF-8",
         "PYTHONHASHSEED": "0",
     }
-    if src:
-        env["PYTHONPATH"] = str(Path(src).resolve())
+    # This checkout's source unless told otherwise: the installed package may be another's.
+    env["PYTHONPATH"] = str(Path(src).resolve() if src else ROOT / "src")
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(
             [

@@ -245,7 +245,11 @@ def shard_failure(shards: Dict[str, Any], detailed: bool) -> Tuple[str, Optional
 def read_search_answer(op: Record, body: Dict[str, Any], detailed: bool, keys: AnswerKeys) -> None:
     """A search's answer, read when a span records it (``detailed``) or when ``_shards.failed``
     says shards failed (the outcome: the metric needs it either way). The hits returned, ``took``
-    and ``timed_out: true`` are span details."""
+    and ``timed_out: true`` are span details.
+
+    Each client's ``read_response`` reads the common answer (no shard failed, ``timed_out:
+    false``, nothing recorded in ``attributes`` yet) in line, as this would, for its cost; this
+    reads every other (``tests/clients/test_search_answer_in_line.py`` holds the two equal)."""
     shards = body.get("_shards")
     if type(shards) is dict and shards.get("failed"):
         op.fail(*shard_failure(shards, detailed))

@@ -66,6 +66,7 @@ class AsyncElasticsearchInstrumentor(ClientInstrumentor):
 
 #: ``elasticsearch.took``, ``elasticsearch.timed_out``, ``elasticsearch.msearch.failed_searches``.
 ANSWER_KEYS = answer_keys(SYSTEM)
+TOOK = ANSWER_KEYS.took
 
 #: The API operation in flight in this task (read by the silenced ``OpenTelemetry.span``).
 _api_operation: ContextVar[Optional[Record]] = ContextVar("es_api_operation", default=None)
@@ -238,13 +239,26 @@ def read_response(op: Any, response: Any, detailed: bool) -> None:
     # The outcome (the metric needs it too): failed shards or searches, failed bulk items.
     if name in SEARCH_ANSWERS:
         if type(body) is dict:
-            if not detailed:  # sampled out: only the outcome, looked at in line (no call)
-                try:
-                    failed = body["_shards"]["failed"]
-                except (KeyError, TypeError, IndexError):
-                    failed = None
-                if not failed:
-                    return
+            try:  # the common answer in line (no call): as _es_family.read_search_answer reads it
+                if not body["_shards"]["failed"]:
+                    if not detailed:
+                        return
+                    if "took" in body and body["timed_out"] is False:  # not a count's
+                        hits = body["hits"]
+                        found = hits["hits"]
+                        took = body["took"]
+                        if (
+                            type(took) is int
+                            and type(hits) is dict
+                            and type(found) is list
+                            and op.attributes is None
+                        ):
+                            op.returned_rows = len(found)
+                            op.attributes = {TOOK: took}
+                            _read_meta(op, meta)
+                            return
+            except (KeyError, TypeError, IndexError):
+                pass
             read_search_answer(op, body, detailed, ANSWER_KEYS)
         if detailed:
             _read_meta(op, meta)

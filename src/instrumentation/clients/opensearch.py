@@ -61,6 +61,7 @@ class AsyncOpenSearchInstrumentor(ClientInstrumentor):
 BULK_FAILED_ITEMS = "opensearch.bulk.failed_items"
 #: ``opensearch.took``, ``opensearch.timed_out``, ``opensearch.msearch.failed_searches``.
 ANSWER_KEYS = answer_keys(SYSTEM)
+TOOK = ANSWER_KEYS.took
 
 #: The API call in flight in this task (the connection wrapper records the node into it).
 _api_call: ContextVar[Optional[Record]] = ContextVar("opensearch_api_call", default=None)
@@ -149,13 +150,25 @@ def read_response(op: Record, response: Any, detailed: bool) -> None:
     name = op.name
     if name in SEARCH_ANSWERS:
         if type(response) is dict:
-            if not detailed:  # sampled out: only the outcome, looked at in line (no call)
-                try:
-                    failed = response["_shards"]["failed"]
-                except (KeyError, TypeError, IndexError):
-                    failed = None
-                if not failed:
-                    return
+            try:  # the common answer in line (no call): as _es_family.read_search_answer reads it
+                if not response["_shards"]["failed"]:
+                    if not detailed:
+                        return
+                    if "took" in response and response["timed_out"] is False:  # not a count's
+                        hits = response["hits"]
+                        found = hits["hits"]
+                        took = response["took"]
+                        if (
+                            type(took) is int
+                            and type(hits) is dict
+                            and type(found) is list
+                            and op.attributes is None
+                        ):
+                            op.returned_rows = len(found)
+                            op.attributes = {TOOK: took}
+                            return
+            except (KeyError, TypeError, IndexError):
+                pass
             read_search_answer(op, response, detailed, ANSWER_KEYS)
         return
     if name in MULTI_SEARCHES:
