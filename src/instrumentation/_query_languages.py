@@ -116,7 +116,11 @@ class _Tokenizer:
             return match[0] if kind <= kept else " "
 
         self.replace = replace
-        self.literals, self.ascii_literals = _literals(literal)
+        self.literals = _literals(literal)
+        #: For ASCII text without a backslash (the common case): a string is then a quote, a run
+        #: of anything but that quote (a tight loop in C, not a character-class test per
+        #: character) and the closing quote; ``\w`` a table look-up, not a Unicode one.
+        self.plain_literals = _literals([_PLAIN.get(a, a) for a in literal], re.ASCII)
         self.triggers = "".join(sorted({a[0] for a in keep + drop}))
 
     def scan(self, statement: str, max_length: int, start: bool = True) -> str:
@@ -130,18 +134,25 @@ class _Tokenizer:
                 text = text.strip() if start else text.rstrip()
                 break
         else:
-            literals = self.ascii_literals if statement.isascii() else self.literals
-            text = literals.sub(PLACEHOLDER, statement)
+            text = self.replaced(statement)
         if "?," in text:  # a list of placeholders left, ``IN (?, ?name)``: one
             return _collapsed(text)
         return text
 
+    def replaced(self, statement: str) -> str:
+        """The statement with its literals replaced, when it has nothing to keep or drop."""
+        if statement.isascii() and "\\" not in statement:
+            return self.plain_literals.sub(PLACEHOLDER, statement)
+        return self.literals.sub(PLACEHOLDER, statement)
 
-def _literals(literal: List[str]) -> Tuple[Pattern[str], Pattern[str]]:
+
+#: Strings in a text without a backslash: the same tokens as ``_DOUBLE`` and ``_SINGLE`` there.
+_PLAIN = {_DOUBLE: '"[^"]*"?', _SINGLE: "'[^']*'?"}
+
+
+def _literals(literal: List[str], flags: int = 0) -> Pattern[str]:
     """One pass for a statement with nothing to keep or drop (no backquote, no comment): every
-    match is a literal, so a plain ``?`` replaces it, with no Python call per match. Compiled
-    twice: for any text, and for ASCII text (``\\w`` then a table look-up, not a Unicode one;
-    the same characters, as ASCII text has no others).
+    match is a literal, so a plain ``?`` replaces it, with no Python call per match.
 
     Booleans are read in the same pass, their letters before what stands before them (most
     ``t`` and ``f`` start no boolean, and the second letter tells). A boolean right after a
@@ -161,7 +172,7 @@ def _literals(literal: List[str]) -> Tuple[Pattern[str], Pattern[str]]:
     ]
     token = "|".join(literal + booleans)
     pattern = rf"(?:{token})(?:, (?:{token}|\?)(?:, (?:{token}|\?))*|)"
-    return re.compile(pattern), re.compile(pattern, re.ASCII)
+    return re.compile(pattern, flags)
 
 
 def _collapsed(text: str) -> str:
