@@ -273,9 +273,36 @@ _SQL = _Tokenizer(
 )
 #: The statement's own operation when it is not a query: ``SHOW TABLES``, ``DESCRIBE movies``.
 _SQL_HEAD = re.compile(rf"\s*(?:((?i:SHOW)\s+[A-Za-z]+)|(?i:DESCRIBE|DESC)\s+({_SQL_SOURCE}))")
-#: The operations of a query (``SELECT``) and the tables its ``FROM`` and ``JOIN`` name.
+#: The characters ``(?i)`` reads as each first letter below (the long s U+017F is an ``s``; the
+#: dotted and dotless I, U+0130 and U+0131, are an ``i``).
+_FIRST_LETTERS = {
+    "S": "sS\u017f",
+    "I": "iI\u0130\u0131",
+    "U": "uU",
+    "D": "dD",
+    "F": "fF",
+    "J": "jJ",
+}
+
+
+def _words(words: List[str], tail: str = "") -> List[str]:
+    """``words`` in any case, not inside a name, each alternative starting with one literal
+    character: ``re`` then finds candidates with its first-character scan, where a look-behind
+    first would be tried at every position of the text."""
+    return [
+        f"{first}(?<![\\w.][\\s\\S])(?i:{word[1:]}){tail}"
+        for word in words
+        for first in _FIRST_LETTERS[word[0]]
+    ]
+
+
+#: The operations of a query (``SELECT``: the whole match) and the tables its ``FROM`` and
+#: ``JOIN`` name (the match's one group).
 _SQL_PARTS = re.compile(
-    rf"(?<![\w.])(?:((?i:SELECT|INSERT|UPDATE|DELETE))|(?i:FROM|JOIN|IN)\s+({_SQL_SOURCES}))"
+    "|".join(
+        _words(["SELECT", "INSERT", "UPDATE", "DELETE"])
+        + _words(["FROM", "JOIN", "IN"], rf"\s+({_SQL_SOURCES})")
+    )
 )
 
 
@@ -302,15 +329,16 @@ def read_sql(statement: str, max_length: int) -> Statement:
         if head is not None:
             operations.append(" ".join(head[1].upper().split()))
         for match in _SQL_PARTS.finditer(text, head.end() if head is not None else 0):
-            if match[1] is not None:
-                operations.append(match[1].upper())
-            elif match[2] != PLACEHOLDER and (operations or head is not None):
+            sources = match.lastindex
+            if sources is None:
+                operations.append(match[0].upper())
+            elif match[sources] != PLACEHOLDER and (operations or head is not None):
                 keyword = match[0][:2].upper()
                 if keyword == "IN" and head is None:
                     continue  # ``IN`` names a table only in ``SHOW COLUMNS IN movies``
                 if _in_call(text, match.start()):
                     continue  # ``EXTRACT(YEAR FROM hire_date)``: a field, not a table
-                targets.extend(_split(match[2]))
+                targets.extend(_split(match[sources]))
             if len(operations) + len(targets) > 32:
                 break
     if not operations:
