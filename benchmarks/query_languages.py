@@ -52,7 +52,7 @@ PIECES: List[Tuple[str, str]] = [
     ),
     (
         "ES|QL: its one regular-expression pass alone (literals to ?)",
-        "_ESQL.literals.sub('?', REST)",
+        "_ESQL.replaced(REST)",
     ),
     (
         f"ES|QL with a boolean, {len(ESQL_BOOLEANS)} characters: the whole read",

@@ -232,6 +232,41 @@ def test_statement_of_bodies() -> None:
     assert statement_of(None) is None
 
 
+# -- the one pass reads as the separate passes did ----------------------------------------------
+@pytest.mark.parametrize(
+    ("language", "statement", "expected"),
+    [
+        (  # a word right after a closing quote is no boolean; a list spaced ", " is one match
+            "esql",
+            'ROW a = "x"true, b = "y", ?name, c = 1 , -2',
+            ("ROW a = ?true, b = ?name, c = ? , -?", None, "ROW"),
+        ),
+        (  # with no "?," left, a list spaced otherwise stays
+            "esql",
+            'FROM m | WHERE a IN ("x", "y") AND b == 1 , -2',
+            ("FROM m | WHERE a IN (?) AND b == ? , -?", "m", "FROM m"),
+        ),
+        (  # with one left, every list is one placeholder
+            "esql",
+            'FROM m | WHERE a IN ("x","y", 3) AND b == 1 , -2',
+            ("FROM m | WHERE a IN (?) AND b == ?", "m", "FROM m"),
+        ),
+        (  # a backslash: the escaped strings
+            "esql",
+            'FROM m | WHERE s == "a\\\\" b" AND t == "c"',
+            ("FROM m | WHERE s == ? b?c?", "m", "FROM m"),
+        ),
+        (  # GraphQL's single quote starts no string: the boolean after it is one
+            "graphql",
+            "{ Get { Movie(where: {valueText: 'x'true}) { title } } }",
+            ("{ Get { Movie(where: {valueText: 'x'?}) { title } } }", "Movie", "Get Movie"),
+        ),
+    ],
+)
+def test_one_pass_reads_as_before(language: str, statement: str, expected: tuple) -> None:
+    assert sanitized(language, statement) == expected
+
+
 # -- properties: no generated literal survives ----------------------------------------------------
 #: Literal values that cannot be mistaken for a keyword or a name once replaced.
 secret_words = st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=4, max_size=12).map(

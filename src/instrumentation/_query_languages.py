@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Callable, Dict, List, Match, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Dict, List, Match, NamedTuple, Optional, Pattern, Tuple
 
 from instrumentation._query import PLACEHOLDER, bound
 
@@ -50,17 +50,37 @@ _READ_FACTOR = 4
 # there with one comparison each; what must be checked before a token (``field1`` holds no number)
 # is a look-behind placed after that first character.
 _WORD = r"[\w.?$@`]"  # what a number or a boolean never follows: it would be part of a name
-_DOUBLE = r'"[^"\\]*(?:\\[\s\S][^"\\]*)*"?'
-_SINGLE = r"'[^'\\]*(?:\\[\s\S][^'\\]*)*'?"
+
+
+# A repetition of a group costs ``re`` a frame per round; one of a single character class is a
+# tight loop in C. So a quoted token is written as the run of its plain characters, then what
+# ends the run: the closing quote (the common case, tried first), an escape and the rest of the
+# token, or the end of the text (a token left open).
+def _escaped(quote: str) -> str:
+    """A token quoted by ``quote``, backslash escapes inside."""
+    plain = rf"[^{quote}\\]*"
+    return rf"{quote}{plain}(?:{quote}|\\[\s\S]{plain}(?:\\[\s\S]{plain})*{quote}?|)"
+
+
+def _doubled(quote: str) -> str:
+    """A token quoted by ``quote``, the quote doubled inside (SQL's ``'it''s'``)."""
+    plain = f"[^{quote}]*"
+    return f"{quote}{plain}(?:{quote}(?!{quote})|(?:{quote}{quote}{plain})+{quote}?|)"
+
+
+_DOUBLE = _escaped('"')
+_SINGLE = _escaped("'")
 _TRIPLE = r'"""[\s\S]*?(?:"""|\Z)'
-_SQL_SINGLE = r"'(?:[^']|'')*'?"
-_SQL_DOUBLE = r'"(?:[^"]|"")*"?'
-_BACKQUOTED = r"`(?:[^`]|``)*`?"
+_SQL_SINGLE = _doubled("'")
+_SQL_DOUBLE = _doubled('"')
+_BACKQUOTED = _doubled("`")
 _LINE_COMMENT = r"//[^\n]*"
 _SQL_LINE_COMMENT = r"--[^\n]*"
 _HASH_COMMENT = r"#[^\n]*"
 _BLOCK_COMMENT = r"/\*[\s\S]*?(?:\*/|\Z)"
-_NUMBER_REST = r"(?:[\w.]|(?<=[eE])[+-](?=\d))*"
+#: The rest of a number: name characters, and a sign after an exponent's ``e`` (``1.5e-3``); the
+#: sign's alternative starts with its class, so a number without one skips it in one comparison.
+_NUMBER_REST = r"[\w.]*(?:[+-](?<=[eE][+-])(?=\d)(?:[\w.]|(?<=[eE])[+-](?=\d))*|)"
 #: A number (``1.5e-3``, ``0x1F``, ``1h``, ``.5``) not inside a name (``field1``, ``?1``, ``$v2``).
 _NUMBERS = [f"{digit}(?<!{_WORD}{digit}){_NUMBER_REST}" for digit in "0123456789"] + [
     rf"\.(?<!{_WORD}\.)\d{_NUMBER_REST}"
@@ -79,8 +99,6 @@ def _cased(word: str, lookbehind: str = "") -> List[str]:
 _BOOLEANS = [
     f"{alternative}(?!\\w)" for word in ("true", "false") for alternative in _cased(word, _WORD)
 ]
-#: The booleans alone, for a statement read on the fast path (below).
-_BOOLEAN = re.compile("|".join(_BOOLEANS))
 
 
 class _Tokenizer:
@@ -98,32 +116,72 @@ class _Tokenizer:
             return match[0] if kind <= kept else " "
 
         self.replace = replace
-        #: Without the characters that start a kept or dropped token, every match is a literal:
-        #: a plain ``?`` replaces it (no Python call per match), booleans only when there are any.
-        self.literals = re.compile("|".join(literal))
+        self.literals = _literals(literal)
+        #: For ASCII text without a backslash (the common case): a string is then a quote, a run
+        #: of anything but that quote (a tight loop in C, not a character-class test per
+        #: character) and the closing quote; ``\w`` a table look-up, not a Unicode one.
+        self.plain_literals = _literals([_PLAIN.get(a, a) for a in literal], re.ASCII)
         self.triggers = "".join(sorted({a[0] for a in keep + drop}))
 
     def scan(self, statement: str, max_length: int, start: bool = True) -> str:
         """The statement with literals replaced and comments dropped; ``start``: it starts the
         text (else it continues one, and keeps its leading space)."""
-        limit = _READ_FACTOR * max_length
-        if len(statement) > limit:
-            statement = statement[:limit]
+        if len(statement) > _READ_FACTOR * max_length:
+            statement = statement[: _READ_FACTOR * max_length]
         for trigger in self.triggers:
             if trigger in statement:
                 text = self.pattern.sub(self.replace, statement)  # comments: spaces
                 text = text.strip() if start else text.rstrip()
                 break
         else:
-            text = self.literals.sub(PLACEHOLDER, statement)
-            lowered = text.lower()
-            if "true" in lowered or "false" in lowered:
-                text = _BOOLEAN.sub(PLACEHOLDER, text)
-        while "?, ?" in text:  # ``IN (?, ?, ?)``: halved per round, in C
-            text = text.replace("?, ?", PLACEHOLDER)
-        if "?," in text:  # other spacing, negative numbers (a vector): the regular expression
-            text = _PLACEHOLDER_LIST.sub(PLACEHOLDER, text)
+            text = self.replaced(statement)
+        if "?," in text:  # a list of placeholders left, ``IN (?, ?name)``: one
+            return _collapsed(text)
         return text
+
+    def replaced(self, statement: str) -> str:
+        """The statement with its literals replaced, when it has nothing to keep or drop."""
+        if statement.isascii() and "\\" not in statement:
+            return self.plain_literals.sub(PLACEHOLDER, statement)
+        return self.literals.sub(PLACEHOLDER, statement)
+
+
+#: Strings in a text without a backslash: the same tokens as ``_DOUBLE`` and ``_SINGLE`` there.
+_PLAIN = {_DOUBLE: '"[^"]*"?', _SINGLE: "'[^']*'?"}
+
+
+def _literals(literal: List[str], flags: int = 0) -> Pattern[str]:
+    """One pass for a statement with nothing to keep or drop (no backquote, no comment): every
+    match is a literal, so a plain ``?`` replaces it, with no Python call per match.
+
+    Booleans are read in the same pass, their letters before what stands before them (most
+    ``t`` and ``f`` start no boolean, and the second letter tells). A boolean right after a
+    closing quote is not one here: that quote was a string's, and a ``?`` (a name's character)
+    stands before the word once the string is replaced. A literal followed by a list spaced as
+    ``"a", "b", ?`` is one match, as the ``?, ?, ?`` it would become is one ``?``
+    (``_collapsed``); a list spaced otherwise is left to ``_collapsed``, whose regular
+    expression runs only when such a ``?,`` remains.
+    """
+    quotes = "".join(sorted({a[0] for a in literal} & {'"', "'"}))
+    before = f"[{_WORD[1:-1]}{quotes}]"
+    booleans = [
+        f"{first}{rest}(?!\\w)(?<!{before}[\\s\\S]{{{len(word)}}})"
+        for word in ("true", "false")
+        for rest in ["".join(f"[{c}{c.upper()}]" for c in word[1:])]
+        for first in (word[0], word[0].upper())
+    ]
+    token = "|".join(literal + booleans)
+    pattern = rf"(?:{token})(?:, (?:{token}|\?)(?:, (?:{token}|\?))*|)"
+    return re.compile(pattern, flags)
+
+
+def _collapsed(text: str) -> str:
+    """``text`` with each list of placeholders (``?, ?, ?``) made one ``?``."""
+    while "?, ?" in text:  # the common spacing: halved per round, in C
+        text = text.replace("?, ?", PLACEHOLDER)
+    if "?," in text:  # other spacing, negative numbers (a vector): the regular expression
+        text = _PLACEHOLDER_LIST.sub(PLACEHOLDER, text)
+    return text
 
 
 #: Several placeholders in a row, as a list: one.
@@ -158,17 +216,23 @@ class Statement(NamedTuple):
     summary: Optional[str]
 
 
+#: ``Statement``'s own constructor is a Python function; the tuple's, called directly, is not.
+_statement: Callable[[Any, Tuple[str, Optional[str], Optional[str]]], Statement] = tuple.__new__
+
+
 # -- ES|QL ----------------------------------------------------------------------------------------
 #: An unquoted index pattern (``movies``, ``logs-*``, ``.ds-logs-2024.01.01``, ``<logs-{now/d}>``,
 #: ``cluster:index``).
 _SOURCE = r"[^\s,|\"'`()]+"
-_ESQL_SOURCE = rf'(?:"(?:[^"\\]|\\[\s\S])*"|{_SOURCE})'
+_ESQL_SOURCE = rf'(?:"[^"\\]*(?:\\[\s\S][^"\\]*)*"|{_SOURCE})'
 _ESQL_SOURCES = rf"{_ESQL_SOURCE}(?:\s*,\s*{_ESQL_SOURCE})*"
+_ESQL_COMMAND = rf"((?i:(FROM|TS|METRICS))\s+({_ESQL_SOURCES})|[A-Za-z_]+)"
 #: The source command that starts a statement (comments before it skipped): its sources are
 #: names, kept as they are, however many digits an index name has.
-_ESQL_HEAD = re.compile(
-    rf"(?:\s+|//[^\n]*|/\*[\s\S]*?\*/)*((?i:FROM|TS|METRICS)\s+({_ESQL_SOURCES})|[A-Za-z_]+)"
-)
+_ESQL_HEAD = re.compile(rf"(?:\s+|//[^\n]*|/\*[\s\S]*?\*/)*{_ESQL_COMMAND}")
+#: The same when the statement starts with its command (the common case): no frame spent on the
+#: whitespace and comments that are not there.
+_ESQL_COMMAND_FIRST = re.compile(_ESQL_COMMAND)
 _ESQL = _Tokenizer(
     [_BACKQUOTED],
     [_LINE_COMMENT, _BLOCK_COMMENT],
@@ -177,16 +241,18 @@ _ESQL = _Tokenizer(
 
 
 def read_esql(statement: str, max_length: int) -> Statement:
-    head = _ESQL_HEAD.match(statement)
+    head = _ESQL_COMMAND_FIRST.match(statement) or _ESQL_HEAD.match(statement)
     if head is None:
-        return Statement(_ESQL.scan(statement, max_length), None, None)
-    rest = _ESQL.scan(statement[head.end() :], max_length, start=False)
-    sources = head[2]
+        return _statement(Statement, (_ESQL.scan(statement, max_length), None, None))
+    command, keyword, sources = head.group(1, 2, 3)
+    text = command + _ESQL.scan(statement[head.end() :], max_length, False)
     if sources is None:  # ROW, SHOW: no source
-        return Statement(head[1] + rest, None, head[1].upper()[:SUMMARY_MAX_LENGTH])
-    command = head[1].split(None, 1)[0].upper()
-    collection, summary = _named(command, _split(sources))
-    return Statement(head[1] + rest, collection, summary)
+        return _statement(Statement, (text, None, command.upper()[:SUMMARY_MAX_LENGTH]))
+    if "," in sources or sources[0] == '"':
+        collection, summary = _named(keyword.upper(), _split(sources))
+    else:  # one plain source, the common case: no call
+        collection, summary = sources, f"{keyword.upper()} {sources}"[:SUMMARY_MAX_LENGTH]
+    return _statement(Statement, (text, collection, summary))
 
 
 # -- SQL (Elasticsearch SQL, OpenSearch SQL) -------------------------------------------------------
@@ -207,9 +273,36 @@ _SQL = _Tokenizer(
 )
 #: The statement's own operation when it is not a query: ``SHOW TABLES``, ``DESCRIBE movies``.
 _SQL_HEAD = re.compile(rf"\s*(?:((?i:SHOW)\s+[A-Za-z]+)|(?i:DESCRIBE|DESC)\s+({_SQL_SOURCE}))")
-#: The operations of a query (``SELECT``) and the tables its ``FROM`` and ``JOIN`` name.
+#: The characters ``(?i)`` reads as each first letter below (the long s U+017F is an ``s``; the
+#: dotted and dotless I, U+0130 and U+0131, are an ``i``).
+_FIRST_LETTERS = {
+    "S": "sS\u017f",
+    "I": "iI\u0130\u0131",
+    "U": "uU",
+    "D": "dD",
+    "F": "fF",
+    "J": "jJ",
+}
+
+
+def _words(words: List[str], tail: str = "") -> List[str]:
+    """``words`` in any case, not inside a name, each alternative starting with one literal
+    character: ``re`` then finds candidates with its first-character scan, where a look-behind
+    first would be tried at every position of the text."""
+    return [
+        f"{first}(?<![\\w.][\\s\\S])(?i:{word[1:]}){tail}"
+        for word in words
+        for first in _FIRST_LETTERS[word[0]]
+    ]
+
+
+#: The operations of a query (``SELECT``: the whole match) and the tables its ``FROM`` and
+#: ``JOIN`` name (the match's one group).
 _SQL_PARTS = re.compile(
-    rf"(?<![\w.])(?:((?i:SELECT|INSERT|UPDATE|DELETE))|(?i:FROM|JOIN|IN)\s+({_SQL_SOURCES}))"
+    "|".join(
+        _words(["SELECT", "INSERT", "UPDATE", "DELETE"])
+        + _words(["FROM", "JOIN", "IN"], rf"\s+({_SQL_SOURCES})")
+    )
 )
 
 
@@ -236,21 +329,22 @@ def read_sql(statement: str, max_length: int) -> Statement:
         if head is not None:
             operations.append(" ".join(head[1].upper().split()))
         for match in _SQL_PARTS.finditer(text, head.end() if head is not None else 0):
-            if match[1] is not None:
-                operations.append(match[1].upper())
-            elif match[2] != PLACEHOLDER and (operations or head is not None):
+            sources = match.lastindex
+            if sources is None:
+                operations.append(match[0].upper())
+            elif match[sources] != PLACEHOLDER and (operations or head is not None):
                 keyword = match[0][:2].upper()
                 if keyword == "IN" and head is None:
                     continue  # ``IN`` names a table only in ``SHOW COLUMNS IN movies``
                 if _in_call(text, match.start()):
                     continue  # ``EXTRACT(YEAR FROM hire_date)``: a field, not a table
-                targets.extend(_split(match[2]))
+                targets.extend(_split(match[sources]))
             if len(operations) + len(targets) > 32:
                 break
     if not operations:
-        return Statement(text, None, None)
+        return _statement(Statement, (text, None, None))
     collection, summary = _named(" ".join(operations), targets)
-    return Statement(text, collection, summary)
+    return _statement(Statement, (text, collection, summary))
 
 
 # -- EQL ------------------------------------------------------------------------------------------
@@ -262,7 +356,7 @@ _EQL = _Tokenizer(
 
 
 def read_eql(statement: str, max_length: int) -> Statement:
-    return Statement(_EQL.scan(statement, max_length), None, None)
+    return _statement(Statement, (_EQL.scan(statement, max_length), None, None))
 
 
 # -- PPL (OpenSearch) -----------------------------------------------------------------------------
@@ -282,9 +376,9 @@ def read_ppl(statement: str, max_length: int) -> Statement:
     source = _PPL_SOURCE_CLAUSE.search(text)
     if source is not None:
         collection, summary = _named("search", _split(source[1]))
-        return Statement(text, collection, summary)
+        return _statement(Statement, (text, collection, summary))
     head = _PPL_HEAD.match(text)
-    return Statement(text, None, head[1].lower() if head else None)
+    return _statement(Statement, (text, None, head[1].lower() if head else None))
 
 
 # -- GraphQL (Weaviate) ---------------------------------------------------------------------------
@@ -341,9 +435,9 @@ def read_graphql(statement: str, max_length: int) -> Statement:
     text = _GRAPHQL.scan(statement, max_length)
     operations, classes = _graphql_classes(text)
     if not operations:
-        return Statement(text, None, None)
+        return _statement(Statement, (text, None, None))
     collection, summary = _named(" ".join(operations), classes)
-    return Statement(text, collection, summary)
+    return _statement(Statement, (text, collection, summary))
 
 
 # -- reading a call -------------------------------------------------------------------------------
@@ -375,15 +469,16 @@ def read(language: str, statement: Any, capture_query: str, max_length: int) -> 
     if capture_query == "omit":
         return None
     try:
-        if isinstance(statement, (bytes, bytearray)):
-            statement = bytes(statement).decode("utf-8", "replace")
         if type(statement) is not str:
-            return Statement(PLACEHOLDER, None, None)
+            if not isinstance(statement, (bytes, bytearray)):
+                return _statement(Statement, (PLACEHOLDER, None, None))
+            statement = bytes(statement).decode("utf-8", "replace")
         read = READERS[language](statement, max_length)
         if capture_query == "raw":
             return read._replace(text=bound(statement, max_length))
-        if len(read.text) <= max_length and read.text.isascii():
+        text = read[0]
+        if len(text) <= max_length and text.isascii():
             return read
-        return read._replace(text=bound(read.text, max_length))
+        return read._replace(text=bound(text, max_length))
     except Exception:  # a statement is a nicety: never let it cost the call
-        return Statement(PLACEHOLDER, None, None)
+        return _statement(Statement, (PLACEHOLDER, None, None))
