@@ -39,6 +39,17 @@ async def test_esql_statement_is_read_not_erased(
     )
 
 
+async def test_a_request_hook_sees_the_span_named_by_the_statement(
+    instrumented: Any, es: Any, span_exporter: Any
+) -> None:
+    seen = []
+    instrumented(request_hook=lambda span, call: seen.append(span.name))
+    await es.esql.query(query=ESQL)
+    assert seen == ["FROM movies"]
+    [span] = finished(span_exporter)
+    assert span.name == "FROM movies"
+
+
 async def test_esql_parameters_are_never_recorded(
     instrumented: Any, es: Any, span_exporter: Any
 ) -> None:

@@ -227,6 +227,8 @@ class OpenTelemetryBackend:
         calls, ~3,000 instructions on every sampled-out call); a sampled-out span is made current
         too, so that what runs inside is sampled out with it."""
         if detailed and self._request_hook is not None:
+            if op.query_summary is not None:  # the hook sees the name the statement gave
+                span.update_name(op.query_summary)
             try:
                 self._request_hook(span, CallView(op))
             except Exception as exc:
