@@ -267,6 +267,56 @@ def test_one_pass_reads_as_before(language: str, statement: str, expected: tuple
     assert sanitized(language, statement) == expected
 
 
+# -- comments go whole, wherever they are ------------------------------------------------------
+@pytest.mark.parametrize(
+    ("statement", "expected"),
+    [
+        # the head's command was found inside a leading comment: "c", "r?"
+        ("// abc", ("", None, None)),
+        ("// password hunter2", ("", None, None)),
+        ("/* password hunter2 */", ("", None, None)),
+        ("/* password hunter2", ("", None, None)),
+        ("  // hunter2\n /* more */ FROM m", ("FROM m", "m", "FROM m")),
+        ("/* a *//* b */ROW x = 1", ("ROW x = ?", None, "ROW")),
+        # a block comment never runs past its first "*/" to find a command further on
+        ("/* a */ 5 */ FROM x", ("? */ FROM x", None, None)),
+        # a comment right after a source is no part of its name
+        ("FROM movies//hunter2", ("FROM movies", "movies", "FROM movies")),
+        ("FROM movies/*hunter2*/ | LIMIT 1", ("FROM movies  | LIMIT ?", "movies", "FROM movies")),
+        ("FROM a, /*hunter2*/ b", ("FROM a,   b", "a", "FROM a")),
+        ("FROM <logs-{now/d}>", ("FROM <logs-{now/d}>", "<logs-{now/d}>", "FROM <logs-{now/d}>")),
+    ],
+)
+def test_esql_comments_go_whole(statement: str, expected: tuple) -> None:
+    assert sanitized("esql", statement) == expected
+
+
+@pytest.mark.parametrize(
+    ("language", "statement", "expected"),
+    [
+        (
+            "sql",
+            "SELECT a FROM movies/*hunter2*/",
+            ("SELECT a FROM movies", "movies", "SELECT movies"),
+        ),
+        (
+            "sql",
+            "SELECT a FROM movies--hunter2",
+            ("SELECT a FROM movies", "movies", "SELECT movies"),
+        ),
+        (
+            "ppl",
+            "source=movies/*hunter2*/ | head 1",
+            ("source=movies  | head ?", "movies", "search movies"),
+        ),
+    ],
+)
+def test_a_comment_after_a_source_is_dropped(
+    language: str, statement: str, expected: tuple
+) -> None:
+    assert sanitized(language, statement) == expected
+
+
 # -- properties: no generated literal survives ----------------------------------------------------
 #: Literal values that cannot be mistaken for a keyword or a name once replaced.
 secret_words = st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=4, max_size=12).map(
@@ -334,6 +384,47 @@ def test_property_esql_no_literal_survives(parts: list, comment: bool) -> None:
     _no_literal(found.text, [s for _, secrets in parts for s in secrets] + ["10"])
     assert found.text.startswith("FROM movies | WHERE ")
     assert found.collection == "movies"
+
+
+COMMENTS = {
+    "esql": ["// {}\n", "/* {} */", "/*{}*/"],
+    "sql": ["-- {}\n", "/* {} */"],
+    "eql": ["// {}\n", "/* {} */"],
+    "ppl": ["/* {} */"],
+    "graphql": ["# {}\n"],
+}
+STATEMENTS = {
+    "esql": ["FROM movies", "| WHERE year > ?", "| LIMIT ?"],
+    "sql": ["SELECT title", "FROM movies", "WHERE year > ?"],
+    "eql": ["process where", "process.name == ?", "and a == ?"],
+    "ppl": ["source=movies", "| where year > ?", "| head ?"],
+    "graphql": ["{ Get {", "Movie(limit: ?)", "{ title } } }"],
+}
+
+
+@SETTINGS
+@given(
+    st.sampled_from(sorted(COMMENTS)),
+    st.data(),
+    secret_words,
+    st.text(alphabet=" abc-/*#\n'\"`\\", max_size=8),
+)
+def test_property_no_comment_survives(
+    language: str, data: st.DataObject, secret: str, noise: str
+) -> None:
+    """A secret in a leading, inline or trailing comment never survives, nor does the text
+    around it make a command of it."""
+    comment = data.draw(st.sampled_from(COMMENTS[language]))
+    # the noise never ends the comment itself
+    noise = noise.replace("*/", "") if comment.endswith("*/") else noise.replace("\n", "")
+    body = comment.format(noise + secret + noise)
+    words = STATEMENTS[language]
+    place = data.draw(st.integers(min_value=0, max_value=len(words)))
+    glue = data.draw(st.sampled_from(["", " ", "\n"]))
+    statement = " ".join(words[:place]) + glue + body + glue + " ".join(words[place:])
+    found = sanitized(language, statement)
+    assert secret not in found.text, (statement, found)
+    assert secret[2:] not in found.text, (statement, found)
 
 
 @SETTINGS

@@ -222,14 +222,18 @@ _statement: Callable[[Any, Tuple[str, Optional[str], Optional[str]]], Statement]
 
 # -- ES|QL ----------------------------------------------------------------------------------------
 #: An unquoted index pattern (``movies``, ``logs-*``, ``.ds-logs-2024.01.01``, ``<logs-{now/d}>``,
-#: ``cluster:index``).
-_SOURCE = r"[^\s,|\"'`()]+"
+#: ``cluster:index``). A ``/`` is part of one (``{now/d}``) unless a comment starts there: the
+#: comment is dropped, never kept as a name (``FROM movies//secret``), as ES|QL's lexer reads it.
+_SOURCE = r"[^\s,|\"'`()/]+(?:/(?![/*])[^\s,|\"'`()/]*)*"
 _ESQL_SOURCE = rf'(?:"[^"\\]*(?:\\[\s\S][^"\\]*)*"|{_SOURCE})'
 _ESQL_SOURCES = rf"{_ESQL_SOURCE}(?:\s*,\s*{_ESQL_SOURCE})*"
 _ESQL_COMMAND = rf"((?i:(FROM|TS|METRICS))\s+({_ESQL_SOURCES})|[A-Za-z_]+)"
 #: The source command that starts a statement (comments before it skipped): its sources are
 #: names, kept as they are, however many digits an index name has.
-_ESQL_HEAD = re.compile(rf"(?:\s+|//[^\n]*|/\*[\s\S]*?\*/)*{_ESQL_COMMAND}")
+#: A comment here is read whole or not at all: the line comment must reach the end of its line,
+#: the block comment cannot run past its first ``*/``, so a backtracking ``re`` can never find
+#: the command inside a comment (``// password hunter2`` is no command ``r``).
+_ESQL_HEAD = re.compile(rf"(?:\s+|//[^\n]*(?![^\n])|/\*(?:[^*]|\*(?!/))*\*/)*{_ESQL_COMMAND}")
 #: The same when the statement starts with its command (the common case): no frame spent on the
 #: whitespace and comments that are not there.
 _ESQL_COMMAND_FIRST = re.compile(_ESQL_COMMAND)
@@ -256,7 +260,11 @@ def read_esql(statement: str, max_length: int) -> Statement:
 
 
 # -- SQL (Elasticsearch SQL, OpenSearch SQL) -------------------------------------------------------
-_SQL_SOURCE = rf'(?:{_SQL_DOUBLE}|{_BACKQUOTED}|(?![\d+\-]|\.\d)[^\s,()"\'`;]+)'
+#: A table: quoted, or a run of name characters that a comment (``--``, ``/*``) ends.
+_SQL_SOURCE = (
+    rf"(?:{_SQL_DOUBLE}|{_BACKQUOTED}|(?![\d+\-]|\.\d)"
+    r"[^\s,()\"'`;/-]+(?:(?:/(?!\*)|-(?!-))[^\s,()\"'`;/-]*)*)"
+)
 _SQL_SOURCES = rf"{_SQL_SOURCE}(?:\s*,\s*{_SQL_SOURCE})*"
 _SQL = _Tokenizer(
     [
