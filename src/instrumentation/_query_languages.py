@@ -16,7 +16,10 @@ to the end of the text, so a statement cut short never shows half a literal), nu
 exponent and unit: ``1.5e3``, ``1h``), ``true`` and ``false``. What goes: comments. What stays:
 ``null`` (``IS NULL`` is structure, not a value), backquoted identifiers (ES|QL, SQL, EQL, PPL),
 double-quoted identifiers in SQL, the sources of ``FROM`` (ES|QL, SQL), ``source=`` (PPL) and
-GraphQL's names, variables and enum values. A list of placeholders (``IN (?, ?, ?)``, a vector in a
+GraphQL's names, variables and enum values. A quoted identifier left open, or a quote that reads
+differently with and without backslash escapes (Elasticsearch SQL doubles a quote; OpenSearch's
+SQL and PPL escape it with a backslash too), turns the rest of the text into one ``?``: what is
+a literal there depends on the dialect, and a span may lose structure, never show a literal. A list of placeholders (``IN (?, ?, ?)``, a vector in a
 GraphQL ``nearVector``) collapses to one ``?``, as a list of literals does in the JSON sanitiser.
 Parameters (``params=``) travel beside the statement and are never read.
 
@@ -68,12 +71,43 @@ def _doubled(quote: str) -> str:
     return f"{quote}{plain}(?:{quote}(?!{quote})|(?:{quote}{quote}{plain})+{quote}?|)"
 
 
+def _either(quote: str, closed: bool = False) -> str:
+    """A token quoted by ``quote`` that is one whether the quote is doubled inside (Elasticsearch
+    SQL, ES|QL's backquotes) or escaped by a backslash too (OpenSearch's SQL and PPL lexers:
+    ``'(\\. | '' | ~['\\])*'``); what is inside under either reading is inside here.
+
+    The readings differ only where a backslash stands before the quote (``'a\\'b'``: one string,
+    or ``'a\\'``, a name ``b`` and an open string): from there on what is a literal depends on
+    the reading, so the token runs to the end of the text. ``closed``: only a token that ends
+    (a name kept as it is); an open or ambiguous one is left to ``_open``, which replaces it.
+    """
+    plain = rf"[^{quote}\\]*"
+    body = rf"{quote}{plain}(?:(?:{quote}{quote}|\\[^{quote}]){plain})*"
+    if closed:
+        return rf"{body}{quote}(?!{quote})"
+    return rf"{body}(?:{quote}(?!{quote})|\\{quote}[\s\S]*|\\?\Z)"
+
+
+def _open(quote: str) -> str:
+    """What is left of a name quoted by ``quote`` once ``_either(quote, closed=True)`` did not
+    match: open, or read differently with and without backslash escapes. A literal to the end:
+    never a name kept with a literal inside it."""
+    return rf"{quote}[\s\S]*"
+
+
 _DOUBLE = _escaped('"')
 _SINGLE = _escaped("'")
 _TRIPLE = r'"""[\s\S]*?(?:"""|\Z)'
-_SQL_SINGLE = _doubled("'")
-_SQL_DOUBLE = _doubled('"')
-_BACKQUOTED = _doubled("`")
+#: GraphQL's block string, where ``\\"""`` is an escaped ``"""``, not its end.
+_GRAPHQL_TRIPLE = r'"""(?:[^"\\]+|\\"""|\\|"(?!""))*(?:"""|\Z)'
+#: EQL's raw strings: no escape inside, a backslash is a backslash (``?"C:\\dir\\"``).
+_RAW = [r'\?"[^"]*"?', r"\?'[^']*'?"]
+_SQL_SINGLE = _either("'")
+_SQL_DOUBLE = _either('"', closed=True)
+_BACKQUOTED = _either("`", closed=True)
+#: PPL's strings, single or double quoted: as SQL's.
+_PPL_SINGLE = _either("'")
+_PPL_DOUBLE = _either('"')
 _LINE_COMMENT = r"//[^\n]*"
 _SQL_LINE_COMMENT = r"--[^\n]*"
 _HASH_COMMENT = r"#[^\n]*"
@@ -104,9 +138,12 @@ _BOOLEANS = [
 class _Tokenizer:
     """One language's tokens: kept as they are, dropped (a space), or a literal (``?``)."""
 
-    def __init__(self, keep: List[str], drop: List[str], literal: List[str]) -> None:
+    def __init__(
+        self, keep: List[str], drop: List[str], literal: List[str], unkept: List[str]
+    ) -> None:
+        """``unkept``: literals that start as a kept token does (an open quoted name)."""
         alternatives = [f"{a}()" for a in keep] + [f"{a}()" for a in drop]
-        self.pattern = re.compile("|".join(alternatives + literal + _BOOLEANS))
+        self.pattern = re.compile("|".join(alternatives + literal + unkept + _BOOLEANS))
         kept = len(keep)
 
         def replace(match: Match[str]) -> str:
@@ -146,8 +183,14 @@ class _Tokenizer:
         return self.literals.sub(PLACEHOLDER, statement)
 
 
-#: Strings in a text without a backslash: the same tokens as ``_DOUBLE`` and ``_SINGLE`` there.
-_PLAIN = {_DOUBLE: '"[^"]*"?', _SINGLE: "'[^']*'?"}
+#: Strings in a text without a backslash: the same tokens as ``_DOUBLE`` and ``_SINGLE`` there,
+#: and as ``_either``'s (a quote doubled inside, no escape).
+_PLAIN = {
+    _DOUBLE: '"[^"]*"?',
+    _SINGLE: "'[^']*'?",
+    _SQL_SINGLE: _doubled("'"),
+    _PPL_DOUBLE: _doubled('"'),
+}
 
 
 def _literals(literal: List[str], flags: int = 0) -> Pattern[str]:
@@ -241,6 +284,7 @@ _ESQL = _Tokenizer(
     [_BACKQUOTED],
     [_LINE_COMMENT, _BLOCK_COMMENT],
     [_TRIPLE, _DOUBLE, _SINGLE, *_NUMBERS],
+    [_open("`")],
 )
 
 
@@ -278,6 +322,7 @@ _SQL = _Tokenizer(
     ],
     [_SQL_LINE_COMMENT, _BLOCK_COMMENT],
     [_SQL_SINGLE, *_NUMBERS],
+    [_open('"'), _open("`")],
 )
 #: The statement's own operation when it is not a query: ``SHOW TABLES``, ``DESCRIBE movies``.
 _SQL_HEAD = re.compile(rf"\s*(?:((?i:SHOW)\s+[A-Za-z]+)|(?i:DESCRIBE|DESC)\s+({_SQL_SOURCE}))")
@@ -359,7 +404,8 @@ def read_sql(statement: str, max_length: int) -> Statement:
 _EQL = _Tokenizer(
     [_BACKQUOTED],
     [_LINE_COMMENT, _BLOCK_COMMENT],
-    [_TRIPLE, _DOUBLE, _SINGLE, *_NUMBERS],
+    [*_RAW, _TRIPLE, _DOUBLE, _SINGLE, *_NUMBERS],
+    [_open("`")],
 )
 
 
@@ -373,7 +419,8 @@ _PPL_SOURCES = rf"{_PPL_SOURCE}(?:\s*,\s*{_PPL_SOURCE})*"
 _PPL = _Tokenizer(
     [*(f"{keyword}\\s*=\\s*{_PPL_SOURCES}" for keyword in _cased("source", r"[\w.]")), _BACKQUOTED],
     [_BLOCK_COMMENT],
-    [_DOUBLE, _SINGLE, *_NUMBERS],
+    [_PPL_DOUBLE, _PPL_SINGLE, *_NUMBERS],
+    [_open("`")],
 )
 _PPL_SOURCE_CLAUSE = re.compile(rf"(?<![\w.])(?i:source)\s*=\s*({_PPL_SOURCES})")
 _PPL_HEAD = re.compile(r"\s*([A-Za-z_]+)")
@@ -393,7 +440,8 @@ def read_ppl(statement: str, max_length: int) -> Statement:
 _GRAPHQL = _Tokenizer(
     [r"\$\w+"],
     [_HASH_COMMENT],
-    [_TRIPLE, _DOUBLE, *_NUMBERS],
+    [_GRAPHQL_TRIPLE, _DOUBLE, *_NUMBERS],
+    [],
 )
 _GRAPHQL_TOKENS = re.compile(r"[{}():]|[A-Za-z_]\w*")
 _GRAPHQL_OPERATIONS = frozenset({"Get", "Aggregate", "Explore"})
