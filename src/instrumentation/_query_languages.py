@@ -288,7 +288,20 @@ _ESQL = _Tokenizer(
 )
 
 
+#: How the common statement starts: ``FROM``, any case, one space.
+_FROM = frozenset({"FROM ", "from ", "From "})
+
+
 def read_esql(statement: str, max_length: int) -> Statement:
+    if statement[:5] in _FROM:
+        # The common statement, ``FROM movies | ...``: one source, plain letters and digits,
+        # then a space and a pipe. ``str`` methods read it as ``_ESQL_COMMAND_FIRST`` would,
+        # without a match object and its groups (a sixth of the read).
+        end = statement.find(" ", 5)
+        source = statement[5:end]
+        if source.isalnum() and statement.startswith(" |", end):
+            text = statement[:end] + _ESQL.scan(statement[end:], max_length, False)
+            return _statement(Statement, (text, source, f"FROM {source}"[:SUMMARY_MAX_LENGTH]))
     head = _ESQL_COMMAND_FIRST.match(statement) or _ESQL_HEAD.match(statement)
     if head is None:
         return _statement(Statement, (_ESQL.scan(statement, max_length), None, None))
