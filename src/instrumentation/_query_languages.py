@@ -287,6 +287,7 @@ _ESQL = _Tokenizer(
     [_open("`")],
 )
 
+_ESQL_PLAIN = _ESQL.plain_literals
 
 #: How the common statement starts: ``FROM``, any case, one space.
 _FROM = frozenset({"FROM ", "from ", "From "})
@@ -300,7 +301,20 @@ def read_esql(statement: str, max_length: int) -> Statement:
         end = statement.find(" ", 5)
         source = statement[5:end]
         if source.isalnum() and statement.startswith(" |", end):
-            text = statement[:end] + _ESQL.scan(statement[end:], max_length, False)
+            rest = statement[end:]
+            if (
+                len(rest) <= _READ_FACTOR * max_length
+                and rest.isascii()
+                and "/" not in rest  # no comment,
+                and "`" not in rest  # no quoted name,
+                and "\\" not in rest  # no escape: ``_ESQL.scan``'s plain pass, without its calls
+            ):
+                text = _ESQL_PLAIN.sub(PLACEHOLDER, rest)
+                if "?," in text:
+                    text = _collapsed(text)
+            else:
+                text = _ESQL.scan(rest, max_length, False)
+            text = statement[:end] + text
             return _statement(Statement, (text, source, f"FROM {source}"[:SUMMARY_MAX_LENGTH]))
     head = _ESQL_COMMAND_FIRST.match(statement) or _ESQL_HEAD.match(statement)
     if head is None:
