@@ -157,7 +157,7 @@ class _Tokenizer:
         #: For ASCII text without a backslash (the common case): a string is then a quote, a run
         #: of anything but that quote (a tight loop in C, not a character-class test per
         #: character) and the closing quote; ``\w`` a table look-up, not a Unicode one.
-        self.plain_literals = _literals([_PLAIN.get(a, a) for a in literal], re.ASCII)
+        self.plain_literals: Pattern[str] = _literals([_PLAIN.get(a, a) for a in literal], re.ASCII)
         self.triggers = "".join(sorted({a[0] for a in keep + drop}))
 
     def scan(self, statement: str, max_length: int, start: bool = True) -> str:
