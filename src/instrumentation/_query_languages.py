@@ -300,7 +300,7 @@ def read_esql(statement: str, max_length: int) -> Statement:
         # without a match object and its groups (a sixth of the read).
         end = statement.find(" ", 5)
         source = statement[5:end]
-        if source.isalnum() and statement.startswith(" |", end):
+        if source.isalnum() and statement[end : end + 2] == " |":  # a slice: no argument parsing
             rest = statement[end:]
             if (
                 len(rest) <= _READ_FACTOR * max_length
