@@ -6,7 +6,7 @@ survives ``sanitize``, the structure does, and nothing raises.
 from __future__ import annotations
 
 import re
-from typing import Optional
+from typing import Callable, Optional
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -134,7 +134,8 @@ def test_sql(statement: str, text: str, collection: Optional[str], summary: str)
         ),
         (
             "any where ?\"C:\\\\raw\" == file.path // why\n and user.id == 'legacy'",
-            "any where ?? == file.path  \n and user.id == ?",
+            # a raw string (no escape inside) is one literal
+            "any where ? == file.path  \n and user.id == ?",
         ),
     ],
 )
@@ -267,6 +268,101 @@ def test_one_pass_reads_as_before(language: str, statement: str, expected: tuple
     assert sanitized(language, statement) == expected
 
 
+# -- comments go whole, wherever they are ------------------------------------------------------
+@pytest.mark.parametrize(
+    ("statement", "expected"),
+    [
+        # the head's command was found inside a leading comment: "c", "r?"
+        ("// abc", ("", None, None)),
+        ("// password hunter2", ("", None, None)),
+        ("/* password hunter2 */", ("", None, None)),
+        ("/* password hunter2", ("", None, None)),
+        ("  // hunter2\n /* more */ FROM m", ("FROM m", "m", "FROM m")),
+        ("/* a *//* b */ROW x = 1", ("ROW x = ?", None, "ROW")),
+        # a block comment never runs past its first "*/" to find a command further on
+        ("/* a */ 5 */ FROM x", ("? */ FROM x", None, None)),
+        # a comment right after a source is no part of its name
+        ("FROM movies//hunter2", ("FROM movies", "movies", "FROM movies")),
+        ("FROM movies/*hunter2*/ | LIMIT 1", ("FROM movies  | LIMIT ?", "movies", "FROM movies")),
+        ("FROM a, /*hunter2*/ b", ("FROM a,   b", "a", "FROM a")),
+        ("FROM <logs-{now/d}>", ("FROM <logs-{now/d}>", "<logs-{now/d}>", "FROM <logs-{now/d}>")),
+    ],
+)
+def test_esql_comments_go_whole(statement: str, expected: tuple) -> None:
+    assert sanitized("esql", statement) == expected
+
+
+@pytest.mark.parametrize(
+    ("language", "statement", "expected"),
+    [
+        (
+            "sql",
+            "SELECT a FROM movies/*hunter2*/",
+            ("SELECT a FROM movies", "movies", "SELECT movies"),
+        ),
+        (
+            "sql",
+            "SELECT a FROM movies--hunter2",
+            ("SELECT a FROM movies", "movies", "SELECT movies"),
+        ),
+        (
+            "ppl",
+            "source=movies/*hunter2*/ | head 1",
+            ("source=movies  | head ?", "movies", "search movies"),
+        ),
+    ],
+)
+def test_a_comment_after_a_source_is_dropped(
+    language: str, statement: str, expected: tuple
+) -> None:
+    assert sanitized(language, statement) == expected
+
+
+# -- strings: escaped by a backslash, doubled, raw ---------------------------------------------
+@pytest.mark.parametrize(
+    ("language", "statement", "text"),
+    [
+        # Hypothesis's: a writer's 'it''s' whose backslash PPL's lexer reads as an escape
+        ("ppl", "source=m | where title == '\\''zqaaaa'", "source=m | where title == ?"),
+        ("ppl", "source=m | where a = 'it''s' and b = 1", "source=m | where a = ? and b = ?"),
+        ("ppl", "source=m | where a = 'C:\\\\' and b = 'x'", "source=m | where a = ? and b = ?"),
+        # a backslash before the quote: one string, or one, a name and an open one: the rest
+        ("ppl", "source=m | where a = 'x\\'zqaaaa' and b = 1", "source=m | where a = ?"),
+        ("ppl", 'source=m | where a = "x\\"zqaaaa" and b = 1', "source=m | where a = ?"),
+        ("sql", "SELECT a FROM t WHERE b = 'x\\'zqaaaa' AND c = 1", "SELECT a FROM t WHERE b = ?"),
+        ("sql", "SELECT a FROM t WHERE b = 'C:\\dir\\' AND c = 1", "SELECT a FROM t WHERE b = ?"),
+        (
+            "sql",
+            "SELECT a FROM t WHERE b = 'it''s' AND c = 1",
+            "SELECT a FROM t WHERE b = ? AND c = ?",
+        ),
+        # a quoted name left open, or read two ways, is no name kept with a literal inside
+        ("sql", "SELECT \"a FROM t WHERE b = 'zqaaaa'", "SELECT ?"),
+        ("sql", "SELECT `a\\` FROM t WHERE b = 'zqaaaa'", "SELECT ?"),
+        ("esql", 'FROM t | WHERE `a == "zqaaaa"', "FROM t | WHERE ?"),
+        ("esql", 'FROM t | WHERE `a``b` == "zqaaaa"', "FROM t | WHERE `a``b` == ?"),
+        ("ppl", "source=t | where `a = 'zqaaaa'", "source=t | where ?"),
+        ("eql", 'any where `a == "zqaaaa"', "any where ?"),
+        # EQL's raw strings: a backslash is no escape there
+        ("eql", 'any where a == ?"C:\\tmp\\" and b == "zqaaaa"', "any where a == ? and b == ?"),
+        ("eql", "any where a == ?'C:\\tmp\\' and b == 1", "any where a == ? and b == ?"),
+        # ES|QL: backslash escapes; a triple-quoted string has none
+        ("esql", 'ROW a = "x\\"zqaaaa", b = 1', "ROW a = ?, b = ?"),
+        ("esql", 'ROW a = """C:\\""", b = "zqaaaa"', "ROW a = ?, b = ?"),
+        # GraphQL's block string: \""" is no end
+        (
+            "graphql",
+            '{ Get { Movie(where: {valueText: """a \\""" zqaaaa """}) { title } } }',
+            "{ Get { Movie(where: {valueText: ?}) { title } } }",
+        ),
+    ],
+)
+def test_strings_are_read_as_their_languages_read_them(
+    language: str, statement: str, text: str
+) -> None:
+    assert sanitized(language, statement).text == text
+
+
 # -- properties: no generated literal survives ----------------------------------------------------
 #: Literal values that cannot be mistaken for a keyword or a name once replaced.
 secret_words = st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=4, max_size=12).map(
@@ -288,7 +384,19 @@ def _double_quoted(word: str, filler: str) -> str:
 
 
 def _single_sql(word: str, filler: str) -> str:
+    """Elasticsearch SQL's string: the quote doubled, a backslash is a backslash."""
     return "'" + (filler + word).replace("'", "''") + "'"
+
+
+def _opensearch(quote: str, doubling: bool) -> Callable[[str, str], str]:
+    """OpenSearch's SQL and PPL strings (``'(\\\\. | '' | ~['\\\\])*'``, the same in double quotes):
+    a backslash escapes, and the quote is escaped by a backslash or doubled."""
+
+    def quoted(word: str, filler: str) -> str:
+        escaped = quote * 2 if doubling else "\\" + quote
+        return quote + (filler + word).replace("\\", "\\\\").replace(quote, escaped) + quote
+
+    return quoted
 
 
 FIELDS = ["title", "year", "host.name", "field1", "`odd field`"]
@@ -303,7 +411,10 @@ def conditions(draw: st.DrawFn, quote: str) -> tuple:
     kind = draw(st.sampled_from(["string", "number", "list", "triple", "boolean"]))
     word = draw(secret_words)
     filler = draw(escaped_text)
-    quoted = _single_sql if quote == "'" else _double_quoted
+    if quote.startswith("os"):  # OpenSearch: either escape, as the writer likes
+        quoted = _opensearch(quote[2], draw(st.booleans()))
+    else:
+        quoted = _single_sql if quote == "'" else _double_quoted
     if kind == "string":
         return f"{field} {operator} {quoted(word, filler)}", [word]
     if kind == "number":
@@ -336,6 +447,47 @@ def test_property_esql_no_literal_survives(parts: list, comment: bool) -> None:
     assert found.collection == "movies"
 
 
+COMMENTS = {
+    "esql": ["// {}\n", "/* {} */", "/*{}*/"],
+    "sql": ["-- {}\n", "/* {} */"],
+    "eql": ["// {}\n", "/* {} */"],
+    "ppl": ["/* {} */"],
+    "graphql": ["# {}\n"],
+}
+STATEMENTS = {
+    "esql": ["FROM movies", "| WHERE year > ?", "| LIMIT ?"],
+    "sql": ["SELECT title", "FROM movies", "WHERE year > ?"],
+    "eql": ["process where", "process.name == ?", "and a == ?"],
+    "ppl": ["source=movies", "| where year > ?", "| head ?"],
+    "graphql": ["{ Get {", "Movie(limit: ?)", "{ title } } }"],
+}
+
+
+@SETTINGS
+@given(
+    st.sampled_from(sorted(COMMENTS)),
+    st.data(),
+    secret_words,
+    st.text(alphabet=" abc-/*#\n'\"`\\", max_size=8),
+)
+def test_property_no_comment_survives(
+    language: str, data: st.DataObject, secret: str, noise: str
+) -> None:
+    """A secret in a leading, inline or trailing comment never survives, nor does the text
+    around it make a command of it."""
+    comment = data.draw(st.sampled_from(COMMENTS[language]))
+    # the noise never ends the comment itself
+    noise = noise.replace("*/", "") if comment.endswith("*/") else noise.replace("\n", "")
+    body = comment.format(noise + secret + noise)
+    words = STATEMENTS[language]
+    place = data.draw(st.integers(min_value=0, max_value=len(words)))
+    glue = data.draw(st.sampled_from(["", " ", "\n"]))
+    statement = " ".join(words[:place]) + glue + body + glue + " ".join(words[place:])
+    found = sanitized(language, statement)
+    assert secret not in found.text, (statement, found)
+    assert secret[2:] not in found.text, (statement, found)
+
+
 @SETTINGS
 @given(st.lists(conditions('"'), min_size=1, max_size=4))
 def test_property_eql_no_literal_survives(parts: list) -> None:
@@ -344,8 +496,9 @@ def test_property_eql_no_literal_survives(parts: list) -> None:
 
 
 @SETTINGS
-@given(st.lists(conditions("'"), min_size=1, max_size=4))
+@given(st.lists(conditions("'") | conditions("os'"), min_size=1, max_size=4))
 def test_property_sql_no_literal_survives(parts: list) -> None:
+    """Elasticsearch's SQL doubles a quote, OpenSearch's escapes it too: safe either way."""
     statement = "SELECT title FROM movies WHERE " + " AND ".join(part for part, _ in parts)
     found = sanitized("sql", statement)
     _no_literal(found.text, [s for _, secrets in parts for s in secrets])
@@ -353,8 +506,11 @@ def test_property_sql_no_literal_survives(parts: list) -> None:
 
 
 @SETTINGS
-@given(st.lists(conditions("'"), min_size=1, max_size=4))
+@given(st.lists(conditions("os'") | conditions('os"') | conditions("'"), min_size=1, max_size=4))
 def test_property_ppl_no_literal_survives(parts: list) -> None:
+    """PPL's strings as its lexer reads them (a quote doubled or escaped by a backslash), and
+    as a writer used to Elasticsearch's SQL quotes them (a backslash that is only a backslash):
+    no literal survives either."""
     statement = "source=movies | where " + " and ".join(part for part, _ in parts)
     found = sanitized("ppl", statement)
     _no_literal(found.text, [s for _, secrets in parts for s in secrets])
@@ -389,3 +545,32 @@ def test_property_anything_is_read_bounded_and_never_raises(
     found.text.encode("utf-8")  # exportable
     if found.summary is not None:
         assert len(found.summary) <= 255
+
+
+@SETTINGS
+@given(
+    st.sampled_from(["esql", "sql", "eql", "ppl"]),
+    st.text(alphabet="ab `\\\"'", max_size=10),
+    secret_words,
+)
+def test_property_a_quoted_name_never_keeps_a_literal(
+    language: str, name: str, secret: str
+) -> None:
+    """Whatever a backquoted (or, in SQL, double-quoted) name holds, the literal after it is
+    replaced: an open or ambiguous name is no kept name."""
+    literal = {"esql": f'"{secret}"', "eql": f'"{secret}"'}.get(language, f"'{secret}'")
+    for quote in '`"' if language == "sql" else "`":
+        doubled = name.replace(quote, quote * 2)  # Elasticsearch: a backslash is a backslash
+        escaped = _opensearch(quote, doubling=False)(name, "")  # OpenSearch: it escapes
+        for quoted in (f"{quote}{doubled}{quote}", escaped):
+            statement = f"{quoted} == {literal} and x == 1"
+            assert secret not in sanitized(language, statement).text, statement
+
+
+@SETTINGS
+@given(st.lists(st.tuples(secret_words, escaped_text), min_size=1, max_size=4))
+def test_property_eql_raw_strings(words: list) -> None:
+    """EQL's raw strings keep their backslashes: ``?"C:\\dir\\"`` ends at its second quote."""
+    parts = [f'a == ?"{filler.replace(chr(34), "")}\\" and b == "{word}"' for word, filler in words]
+    found = sanitized("eql", "any where " + " and ".join(parts))
+    _no_literal(found.text, [word for word, _ in words])
