@@ -87,7 +87,14 @@ def _elasticsearch() -> Tuple[Any, Any, Tuple[Any, ...], Dict[str, Any]]:
         duration=0.0,
         node=NodeConfig("http", "127.0.0.1", 9200),
     )
-    answer = ObjectApiResponse(body={"took": 1, "hits": {"hits": [{"_id": "1"}]}}, meta=meta)
+    # A search answer as Elasticsearch writes it: took, timed_out, _shards and the hits.
+    body = {
+        "took": 1,
+        "timed_out": False,
+        "_shards": {"total": 1, "successful": 1, "skipped": 0, "failed": 0},
+        "hits": {"total": {"value": 1, "relation": "eq"}, "hits": [{"_id": "1"}]},
+    }
+    answer = ObjectApiResponse(body=body, meta=meta)
 
     class Client:
         async def perform_request(self, *args: Any, **kwargs: Any) -> Any:
