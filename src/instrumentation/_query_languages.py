@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Callable, Dict, List, Match, NamedTuple, Optional, Pattern, Tuple
+from typing import Any, Callable, Dict, List, Match, Optional, Pattern, Tuple
 
 from instrumentation._query import PLACEHOLDER, bound
 
@@ -251,16 +251,9 @@ def _named(operation: str, targets: List[str]) -> Tuple[Optional[str], str]:
     return collection, summary[:SUMMARY_MAX_LENGTH]
 
 
-class Statement(NamedTuple):
-    """A statement read: its sanitised text, its single collection and its summary."""
-
-    text: str
-    collection: Optional[str]
-    summary: Optional[str]
-
-
-#: ``Statement``'s own constructor is a Python function; the tuple's, called directly, is not.
-_statement: Callable[[Any, Tuple[str, Optional[str], Optional[str]]], Statement] = tuple.__new__
+#: A statement read: (its sanitised text, its single collection, its summary). A plain tuple: a
+#: named one costs a reader ~1,800 instructions more to make (``tuple.__new__`` on the subclass).
+Statement = Tuple[str, Optional[str], Optional[str]]
 
 
 # -- ES|QL ----------------------------------------------------------------------------------------
@@ -289,19 +282,18 @@ _ESQL = _Tokenizer(
 
 _ESQL_PLAIN = _ESQL.plain_literals
 
-#: How the common statement starts: ``FROM``, any case, one space.
-_FROM = frozenset({"FROM ", "from ", "From "})
+#: How the common statement starts: ``FROM``, any case, then one space.
+_FROM = frozenset({"FROM", "from", "From"})
 
 
 def read_esql(statement: str, max_length: int) -> Statement:
-    if statement[:5] in _FROM:
-        # The common statement, ``FROM movies | ...``: one source, plain letters and digits,
-        # then a space and a pipe. ``str`` methods read it as ``_ESQL_COMMAND_FIRST`` would,
-        # without a match object and its groups (a sixth of the read).
-        end = statement.find(" ", 5)
-        source = statement[5:end]
-        if source.isalnum() and statement[end : end + 2] == " |":  # a slice: no argument parsing
-            rest = statement[end:]
+    # The common statement, ``FROM movies | ...``: one source of plain letters and digits, then
+    # a space and a pipe. One ``split`` reads it as ``_ESQL_COMMAND_FIRST`` would, without a
+    # match object and its groups, and leaves the rest to read without a slice of its own.
+    parts = statement.split(" ", 2)
+    if len(parts) == 3 and parts[0] in _FROM:
+        keyword, source, rest = parts
+        if source.isalnum() and rest[:1] == "|":
             if (
                 len(rest) <= _READ_FACTOR * max_length
                 and rest.isascii()
@@ -313,21 +305,23 @@ def read_esql(statement: str, max_length: int) -> Statement:
                 if "?," in text:
                     text = _collapsed(text)
             else:
-                text = _ESQL.scan(rest, max_length, False)
-            text = statement[:end] + text
-            return _statement(Statement, (text, source, f"FROM {source}"[:SUMMARY_MAX_LENGTH]))
+                text = _ESQL.scan(rest, max_length)
+            summary = "FROM " + source
+            if len(summary) > SUMMARY_MAX_LENGTH:
+                summary = summary[:SUMMARY_MAX_LENGTH]
+            return (f"{keyword} {source} {text}", source, summary)
     head = _ESQL_COMMAND_FIRST.match(statement) or _ESQL_HEAD.match(statement)
     if head is None:
-        return _statement(Statement, (_ESQL.scan(statement, max_length), None, None))
+        return (_ESQL.scan(statement, max_length), None, None)
     command, keyword, sources = head.group(1, 2, 3)
     text = command + _ESQL.scan(statement[head.end() :], max_length, False)
     if sources is None:  # ROW, SHOW: no source
-        return _statement(Statement, (text, None, command.upper()[:SUMMARY_MAX_LENGTH]))
+        return (text, None, command.upper()[:SUMMARY_MAX_LENGTH])
     if "," in sources or sources[0] == '"':
         collection, summary = _named(keyword.upper(), _split(sources))
     else:  # one plain source, the common case: no call
         collection, summary = sources, f"{keyword.upper()} {sources}"[:SUMMARY_MAX_LENGTH]
-    return _statement(Statement, (text, collection, summary))
+    return (text, collection, summary)
 
 
 # -- SQL (Elasticsearch SQL, OpenSearch SQL) -------------------------------------------------------
@@ -422,9 +416,9 @@ def read_sql(statement: str, max_length: int) -> Statement:
             if len(operations) + len(targets) > 32:
                 break
     if not operations:
-        return _statement(Statement, (text, None, None))
+        return (text, None, None)
     collection, summary = _named(" ".join(operations), targets)
-    return _statement(Statement, (text, collection, summary))
+    return (text, collection, summary)
 
 
 # -- EQL ------------------------------------------------------------------------------------------
@@ -437,7 +431,7 @@ _EQL = _Tokenizer(
 
 
 def read_eql(statement: str, max_length: int) -> Statement:
-    return _statement(Statement, (_EQL.scan(statement, max_length), None, None))
+    return (_EQL.scan(statement, max_length), None, None)
 
 
 # -- PPL (OpenSearch) -----------------------------------------------------------------------------
@@ -458,9 +452,9 @@ def read_ppl(statement: str, max_length: int) -> Statement:
     source = _PPL_SOURCE_CLAUSE.search(text)
     if source is not None:
         collection, summary = _named("search", _split(source[1]))
-        return _statement(Statement, (text, collection, summary))
+        return (text, collection, summary)
     head = _PPL_HEAD.match(text)
-    return _statement(Statement, (text, None, head[1].lower() if head else None))
+    return (text, None, head[1].lower() if head else None)
 
 
 # -- GraphQL (Weaviate) ---------------------------------------------------------------------------
@@ -518,9 +512,9 @@ def read_graphql(statement: str, max_length: int) -> Statement:
     text = _GRAPHQL.scan(statement, max_length)
     operations, classes = _graphql_classes(text)
     if not operations:
-        return _statement(Statement, (text, None, None))
+        return (text, None, None)
     collection, summary = _named(" ".join(operations), classes)
-    return _statement(Statement, (text, collection, summary))
+    return (text, collection, summary)
 
 
 # -- reading a call -------------------------------------------------------------------------------
@@ -554,14 +548,14 @@ def read(language: str, statement: Any, capture_query: str, max_length: int) -> 
     try:
         if type(statement) is not str:
             if not isinstance(statement, (bytes, bytearray)):
-                return _statement(Statement, (PLACEHOLDER, None, None))
+                return (PLACEHOLDER, None, None)
             statement = bytes(statement).decode("utf-8", "replace")
         read = READERS[language](statement, max_length)
         if capture_query == "raw":
-            return read._replace(text=bound(statement, max_length))
+            return (bound(statement, max_length), read[1], read[2])
         text = read[0]
         if len(text) <= max_length and text.isascii():
             return read
-        return read._replace(text=bound(text, max_length))
+        return (bound(text, max_length), read[1], read[2])
     except Exception:  # a statement is a nicety: never let it cost the call
-        return _statement(Statement, (PLACEHOLDER, None, None))
+        return (PLACEHOLDER, None, None)

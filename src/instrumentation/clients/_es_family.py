@@ -148,13 +148,13 @@ def read_statement(op: Record, language: str, capture_query: str, max_length: in
     statement = read_query(language, statement_of(op.body), capture_query, max_length)
     if statement is None:
         return
-    op.query_text = statement.text
-    if op.collection is None and statement.collection is not None:
-        op.collection = statement.collection
+    op.query_text, collection, summary = statement
+    if op.collection is None and collection is not None:
+        op.collection = collection
         if op.name in _NOT_RUN:
             op.query_summary = f"{op.name} {op.collection}"
-    if statement.summary is not None and op.name not in _NOT_RUN:
-        op.query_summary = statement.summary
+    if summary is not None and op.name not in _NOT_RUN:
+        op.query_summary = summary
 
 
 # -- error bodies -------------------------------------------------------------------------------

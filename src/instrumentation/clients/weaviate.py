@@ -132,11 +132,11 @@ def _rest_query(op: Record, capture_query: str, max_length: int) -> None:
     statement = read_query("graphql", op.body.get("query"), capture_query, max_length)
     if statement is None:
         return
-    op.query_text = statement.text
-    if op.collection is None and statement.collection is not None:
-        op.collection = statement.collection
-    if statement.summary is not None:
-        op.query_summary = statement.summary
+    op.query_text, collection, summary = statement
+    if op.collection is None and collection is not None:
+        op.collection = collection
+    if summary is not None:
+        op.query_summary = summary
 
 
 def read_rest(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> _Call:
