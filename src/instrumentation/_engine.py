@@ -214,6 +214,7 @@ class TracedAsyncIterator:
         record: Record,
         reader: Reader,
         inner: Any,
+        *,
         scope: Scope = None,
         carrier: Optional[Carrier] = None,
     ) -> None:
@@ -581,4 +582,4 @@ class Engine:
         """``inner`` (an async generator, not started) traced as one call; ``scope`` holds the
         record while each of its steps runs, and ``carrier`` (as for ``call``) gets the trace
         context once the records started, before the generator's first step runs."""
-        return TracedAsyncIterator(self.steps, record, reader, inner, scope, carrier)
+        return TracedAsyncIterator(self.steps, record, reader, inner, scope=scope, carrier=carrier)
