@@ -185,6 +185,11 @@ def _settings(dist: Distribution, state: pathlib.Path, port: Optional[int]) -> L
         # Writes logs/http.ports, how we learn the bound port when http.port is 0.
         "node.portsfile": "true",
         "cluster.routing.allocation.disk.threshold_enabled": "false",
+        # The node's clock read live, not the copy its thread pool refreshes every 200 ms: a
+        # search's ``timeout`` is checked against that clock, so a 1 ms budget runs out only
+        # when the search spans a refresh. Live, a search that takes a few milliseconds over
+        # many documents runs out of it every time (the timed_out tests ask for that).
+        "thread_pool.estimated_time_interval": "0",
         **dist.settings,
     }
     args: List[str] = []
