@@ -9,7 +9,7 @@ import re
 from typing import Callable, NamedTuple, Optional
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from instrumentation._query_languages import read, statement_of
@@ -245,20 +245,25 @@ def test_statement_of_bodies() -> None:
 @pytest.mark.parametrize(
     ("language", "statement", "expected"),
     [
-        (  # a word right after a closing quote is no boolean; a list spaced ", " is one match
+        (  # a word right after a closing quote is no boolean; a list is one match
             "esql",
             'ROW a = "x"true, b = "y", ?name, c = 1 , -2',
             ("ROW a = ?true, b = ?name, c = ? , -?", None, "ROW"),
         ),
-        (  # with no "?," left, a list spaced otherwise stays
+        (  # a comma after a space is no list's, whatever else the statement holds
             "esql",
             'FROM m | WHERE a IN ("x", "y") AND b == 1 , -2',
             ("FROM m | WHERE a IN (?) AND b == ? , -?", "m", "FROM m"),
         ),
-        (  # with one left, every list is one placeholder
+        (  # the same with a quoted name (the tokenizer's own pass, then its list clean-up)
             "esql",
-            'FROM m | WHERE a IN ("x","y", 3) AND b == 1 , -2',
-            ("FROM m | WHERE a IN (?) AND b == ?", "m", "FROM m"),
+            'FROM m | KEEP `a` | WHERE x IN (1 , 2) AND y IN ("a","b", -3, ?)',
+            ("FROM m | KEEP `a` | WHERE x IN (? , ?) AND y IN (?)", "m", "FROM m"),
+        ),
+        (  # lists spaced or not, of literals, negative numbers and parameters: one placeholder
+            "esql",
+            'FROM m | WHERE a IN (?, "x","y",\n 3, -4) AND b IN (?,?) AND c == 1 , -2',
+            ("FROM m | WHERE a IN (?) AND b IN (?) AND c == ? , -?", "m", "FROM m"),
         ),
         (  # a backslash: the escaped strings
             "esql",
@@ -583,3 +588,64 @@ def test_property_eql_raw_strings(words: list) -> None:
     parts = [f'a == ?"{filler.replace(chr(34), "")}\\" and b == "{word}"' for word, filler in words]
     found = sanitized("eql", "any where " + " and ".join(parts))
     _no_literal(found.text, [word for word, _ in words])
+
+
+# -- ES|QL's common head ----------------------------------------------------------------------
+#: What a statement's tail is made of: literals, lists, parameters, and what the common path
+#: leaves to the general reader (comments, quoted names, escapes).
+ESQL_ATOMS = [
+    *['"a"', "'b'", '"""t"q"""', '"e\\"f"', "1", "2.5", "-3", "1e-3", ".5", "true", "FALSE"],
+    *["?", "?p", "?1", ",", ", ", " , ", " ", "|", " | ", "(", ")", "==", "x", "t1", "AND"],
+    *["//c\n", "/*c*/", "/", "`q`", "`", "\\", '"', "\u00e91"],
+]
+
+
+@settings(SETTINGS, max_examples=1000)
+@example("FROM", "movies", " | ", 'a //c\n"x"', 2048)  # a comment: dropped
+@example("FROM", "movies", " | ", "KEEP `t1` | WHERE a == 1", 2048)  # a quoted name: kept
+@example("FROM", "movies", " | ", 'WHERE a == "e\\"f" AND b == 2', 2048)  # an escape
+@example("FROM", "movies", " | ", "WHERE \u00e91 == 2", 2048)  # a name's digit, not a number
+@example("FROM", "movies", "", "", 2048)  # the source alone
+@example("FROM", "movies", " | ", "WHERE x == 1 AND yyyyyyyyyyyy", 20)  # bounded
+@example("from", "true", " | ", "LIMIT 1", 2048)  # a source, whatever it looks like
+@example("FROM", "a" * 300, " | ", "LIMIT 1", 2048)  # the summary's bound
+@given(
+    st.sampled_from(["FROM", "from", "From", "FROm", "ROW", "FROM movies,"]),
+    st.sampled_from(["movies", "logs2024", "true", "1979", "a-b", '"m"', ""]),
+    st.sampled_from([" | ", " |", " ", "", " METADATA _id | "]),
+    st.lists(st.sampled_from(ESQL_ATOMS), max_size=12).map("".join),
+    st.sampled_from([2048, 20]),
+)
+def test_property_esql_common_head_reads_as_the_general_reader(
+    keyword: str, source: str, bar: str, tail: str, max_length: int
+) -> None:
+    """The common statement's own path (``FROM movies | ...``, its head read once per index)
+    reads every statement it takes as the head's regular expression does."""
+    from instrumentation import _query_languages as languages
+
+    statement = f"{keyword} {source}{bar}{tail}"
+    general = languages._bounded(languages._read_esql(statement, max_length), max_length)
+    assert languages.read_esql(statement, max_length) == general
+    assert languages.read_esql(statement, max_length) == general  # its head now seen
+
+
+def test_esql_heads_read_once_keep_names_only_and_are_bounded() -> None:
+    """A service's heads repeat where its statements do not: each is read once, holds an index
+    name, never a literal, and there are never more of them than the bound, however many
+    indices are queried."""
+    from instrumentation import _query_languages as languages
+
+    for statement in ('ROW a = "hunter2"', "ROW a = 12345", 'FROM m | WHERE a == "hunter2"'):
+        assert "hunter2" not in sanitized("esql", statement).text
+    kept = repr(languages._HEADS)
+    assert "hunter2" not in kept and "12345" not in kept
+    for index in range(languages._HEADS_MAX + 100):
+        found = sanitized("esql", f'FROM idx{index} | WHERE title == "x{index}" | LIMIT {index}')
+        assert found == (
+            f"FROM idx{index} | WHERE title == ? | LIMIT ?",
+            f"idx{index}",
+            f"FROM idx{index}",
+        )
+    assert len(languages._HEADS) == languages._HEADS_MAX
+    for head, (source, summary) in languages._HEADS.items():
+        assert head.partition(" ")[2] == source and summary == "FROM " + source

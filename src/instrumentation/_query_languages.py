@@ -19,8 +19,10 @@ double-quoted identifiers in SQL, the sources of ``FROM`` (ES|QL, SQL), ``source
 GraphQL's names, variables and enum values. A quoted identifier left open, or a quote that reads
 differently with and without backslash escapes (Elasticsearch SQL doubles a quote; OpenSearch's
 SQL and PPL escape it with a backslash too), turns the rest of the text into one ``?``: what is
-a literal there depends on the dialect, and a span may lose structure, never show a literal. A list of placeholders (``IN (?, ?, ?)``, a vector in a
-GraphQL ``nearVector``) collapses to one ``?``, as a list of literals does in the JSON sanitiser.
+a literal there depends on the dialect, and a span may lose structure, never show a literal.
+A list of placeholders (``IN (?, ?, ?)``, a vector in a GraphQL ``nearVector``) collapses to
+one ``?``, as a list of literals does in the JSON sanitiser (a comma after a space, ``1 , 2``,
+is no list's).
 Parameters (``params=``) travel beside the statement and are never read.
 
 Each reader also names the statement's single collection (``FROM movies``; ``FROM movies, logs``
@@ -169,12 +171,10 @@ class _Tokenizer:
             if trigger in statement:
                 text = self.pattern.sub(self.replace, statement)  # comments: spaces
                 text = text.strip() if start else text.rstrip()
-                break
-        else:
-            text = self.replaced(statement)
-        if "?," in text:  # a list of placeholders left, ``IN (?, ?name)``: one
-            return _collapsed(text)
-        return text
+                if "?," in text:  # a list of placeholders left, ``IN (?, ?name)``: one
+                    return _collapsed(text)
+                return text
+        return self.replaced(statement)  # lists already one ``?`` each
 
     def replaced(self, statement: str) -> str:
         """The statement with its literals replaced, when it has nothing to keep or drop."""
@@ -200,10 +200,10 @@ def _literals(literal: List[str], flags: int = 0) -> Pattern[str]:
     Booleans are read in the same pass, their letters before what stands before them (most
     ``t`` and ``f`` start no boolean, and the second letter tells). A boolean right after a
     closing quote is not one here: that quote was a string's, and a ``?`` (a name's character)
-    stands before the word once the string is replaced. A literal followed by a list spaced as
-    ``"a", "b", ?`` is one match, as the ``?, ?, ?`` it would become is one ``?``
-    (``_collapsed``); a list spaced otherwise is left to ``_collapsed``, whose regular
-    expression runs only when such a ``?,`` remains.
+    stands before the word once the string is replaced. A list is one match, whatever it holds
+    of literals, negative numbers and ``?`` parameters (``"a","b", -3, ?``), as the ``?, ?, ?``
+    it would become is one ``?`` (``_collapsed``): the text this pass returns has no list left
+    to look for. A comma after a space (``1 , 2``) is read as no list's, and left as it is.
     """
     quotes = "".join(sorted({a[0] for a in literal} & {'"', "'"}))
     before = f"[{_WORD[1:-1]}{quotes}]"
@@ -214,8 +214,13 @@ def _literals(literal: List[str], flags: int = 0) -> Pattern[str]:
         for first in (word[0], word[0].upper())
     ]
     token = "|".join(literal + booleans)
-    pattern = rf"(?:{token})(?:, (?:{token}|\?)(?:, (?:{token}|\?))*|)"
-    return re.compile(pattern, flags)
+    item = rf",\s*-?(?:{token}|\?)"  # a list's next item
+    # One group of alternatives that each start with a literal character, ``?`` the last (a
+    # parameter, replaced by itself unless a list follows): ``re`` finds candidates by their
+    # first character only when every alternative at the top starts with one. What follows a
+    # literal is tried as a branch that starts with ``,`` (one comparison when no list
+    # follows) before any repetition.
+    return re.compile(rf"(?:{token}|\?(?=,))(?:{item}(?:{item})*|)", flags)
 
 
 def _collapsed(text: str) -> str:
@@ -227,8 +232,9 @@ def _collapsed(text: str) -> str:
     return text
 
 
-#: Several placeholders in a row, as a list: one.
-_PLACEHOLDER_LIST = re.compile(r"\?(?:\s*,\s*-?\?)+")
+#: Several placeholders in a row, as a list: one. A comma after a space is no list's, as in the
+#: plain pass (``_literals``).
+_PLACEHOLDER_LIST = re.compile(r"\?(?:,\s*-?\?)+")
 
 
 def _split(sources: str) -> List[str]:
@@ -254,6 +260,26 @@ def _named(operation: str, targets: List[str]) -> Tuple[Optional[str], str]:
 #: A statement read: (its sanitised text, its single collection, its summary). A plain tuple: a
 #: named one costs a reader ~1,800 instructions more to make (``tuple.__new__`` on the subclass).
 Statement = Tuple[str, Optional[str], Optional[str]]
+
+
+def _bounded(read: Statement, max_length: int) -> Statement:
+    """``read`` with its text cut to ``max_length`` and encodable (``bound``), as ``read``
+    returns every statement; a reader's fast path that knows its text fits skips this."""
+    text = read[0]
+    if len(text) <= max_length and text.isascii():
+        return read
+    return (bound(text, max_length), read[1], read[2])
+
+
+def _bounding(reader: Callable[[str, int], Statement]) -> Callable[[str, int], Statement]:
+    """``reader``, its text bounded (``_bounded``)."""
+
+    def bounded(statement: str, max_length: int) -> Statement:
+        return _bounded(reader(statement, max_length), max_length)
+
+    bounded.__name__ = reader.__name__
+    bounded.__doc__ = reader.__doc__
+    return bounded
 
 
 # -- ES|QL ----------------------------------------------------------------------------------------
@@ -282,34 +308,50 @@ _ESQL = _Tokenizer(
 
 _ESQL_PLAIN = _ESQL.plain_literals
 
-#: How the common statement starts: ``FROM``, any case, then one space.
+#: How the common statement starts: ``FROM``, any case.
 _FROM = frozenset({"FROM", "from", "From"})
+#: The heads of common statements read so far (``FROM movies``): their source and summary. A
+#: service queries a few indices with ever other literals, so its heads repeat where its
+#: statements do not; a head holds an index name, never a literal. Bounded: once full, a new
+#: head is read each time, as it would be without this.
+_HEADS: Dict[str, Tuple[str, str]] = {}
+_HEADS_MAX = 512
+
+
+def _common_head(head: str) -> Optional[Tuple[str, str]]:
+    """(source, summary) of ``FROM source``: one source of plain letters and digits."""
+    keyword, _, source = head.partition(" ")
+    if keyword not in _FROM or not source.isalnum() or len(head) > SUMMARY_MAX_LENGTH:
+        return None
+    named = (source, head if keyword == "FROM" else "FROM " + source)
+    if len(_HEADS) < _HEADS_MAX:
+        _HEADS[head] = named
+    return named
 
 
 def read_esql(statement: str, max_length: int) -> Statement:
-    # The common statement, ``FROM movies | ...``: one source of plain letters and digits, then
-    # a space and a pipe. One ``split`` reads it as ``_ESQL_COMMAND_FIRST`` would, without a
-    # match object and its groups, and leaves the rest to read without a slice of its own.
-    parts = statement.split(" ", 2)
-    if len(parts) == 3 and parts[0] in _FROM:
-        keyword, source, rest = parts
-        if source.isalnum() and rest[:1] == "|":
-            if (
-                len(rest) <= _READ_FACTOR * max_length
-                and rest.isascii()
-                and "/" not in rest  # no comment,
-                and "`" not in rest  # no quoted name,
-                and "\\" not in rest  # no escape: ``_ESQL.scan``'s plain pass, without its calls
-            ):
-                text = _ESQL_PLAIN.sub(PLACEHOLDER, rest)
-                if "?," in text:
-                    text = _collapsed(text)
-            else:
-                text = _ESQL.scan(rest, max_length)
-            summary = "FROM " + source
-            if len(summary) > SUMMARY_MAX_LENGTH:
-                summary = summary[:SUMMARY_MAX_LENGTH]
-            return (f"{keyword} {source} {text}", source, summary)
+    # The common statement, ``FROM movies | ...``: its head (``FROM movies``), read once per
+    # index name (``_HEADS``), names its collection and is its summary; what follows is read by
+    # ``_ESQL.scan``'s plain pass, called directly, when it has none of what that pass does not
+    # read. Its text is never longer than the statement, so within ``max_length`` it needs no
+    # bound. Anything else is read by the head's regular expression (``_read_esql``).
+    head, bar, rest = statement.partition(" | ")
+    named = _HEADS.get(head) or _common_head(head)
+    if (
+        named is not None
+        and bar
+        and len(statement) <= max_length
+        and statement.isascii()
+        and "/" not in rest  # no comment,
+        and "`" not in rest  # no quoted name,
+        and "\\" not in rest  # no escape
+    ):
+        source, summary = named
+        return (f"{head} | {_ESQL_PLAIN.sub(PLACEHOLDER, rest)}", source, summary)
+    return _bounded(_read_esql(statement, max_length), max_length)
+
+
+def _read_esql(statement: str, max_length: int) -> Statement:
     head = _ESQL_COMMAND_FIRST.match(statement) or _ESQL_HEAD.match(statement)
     if head is None:
         return (_ESQL.scan(statement, max_length), None, None)
@@ -391,6 +433,7 @@ def _in_call(text: str, position: int) -> bool:
     return _SELECT.search(text, opened, position) is None
 
 
+@_bounding
 def read_sql(statement: str, max_length: int) -> Statement:
     text = _SQL.scan(statement, max_length)
     operations: List[str] = []
@@ -430,6 +473,7 @@ _EQL = _Tokenizer(
 )
 
 
+@_bounding
 def read_eql(statement: str, max_length: int) -> Statement:
     return (_EQL.scan(statement, max_length), None, None)
 
@@ -447,6 +491,7 @@ _PPL_SOURCE_CLAUSE = re.compile(rf"(?<![\w.])(?i:source)\s*=\s*({_PPL_SOURCES})"
 _PPL_HEAD = re.compile(r"\s*([A-Za-z_]+)")
 
 
+@_bounding
 def read_ppl(statement: str, max_length: int) -> Statement:
     text = _PPL.scan(statement, max_length)
     source = _PPL_SOURCE_CLAUSE.search(text)
@@ -508,6 +553,7 @@ def _graphql_classes(text: str) -> Tuple[List[str], List[str]]:
     return operations, classes
 
 
+@_bounding
 def read_graphql(statement: str, max_length: int) -> Statement:
     text = _GRAPHQL.scan(statement, max_length)
     operations, classes = _graphql_classes(text)
@@ -550,12 +596,9 @@ def read(language: str, statement: Any, capture_query: str, max_length: int) -> 
             if not isinstance(statement, (bytes, bytearray)):
                 return (PLACEHOLDER, None, None)
             statement = bytes(statement).decode("utf-8", "replace")
-        read = READERS[language](statement, max_length)
         if capture_query == "raw":
+            read = READERS[language](statement, max_length)
             return (bound(statement, max_length), read[1], read[2])
-        text = read[0]
-        if len(text) <= max_length and text.isascii():
-            return read
-        return (bound(text, max_length), read[1], read[2])
+        return READERS[language](statement, max_length)  # a reader bounds its text
     except Exception:  # a statement is a nicety: never let it cost the call
         return (PLACEHOLDER, None, None)
