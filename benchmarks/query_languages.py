@@ -26,6 +26,8 @@ ESQL = (
     '| WHERE genre IN ("sci-fi", "drama") | SORT n DESC'
 )[:200]
 ESQL_BOOLEANS = ESQL[:180] + " AND seen == true"
+#: The same against an index whose name is not letters and digits alone, as most are.
+ESQL_PATTERN = ESQL.replace("FROM movies", "FROM movies-2024")[:200]
 SQL = (
     "SELECT title, year FROM movies WHERE title = 'The Empire Strikes Back' AND year > 1979 "
     "AND rating >= 8.5 AND genre IN ('sci-fi', 'drama') ORDER BY year DESC LIMIT 10"
@@ -48,6 +50,7 @@ from instrumentation import _query_languages
 from instrumentation._query_languages import read, _ESQL
 ESQL = {ESQL!r}
 ESQL_BOOLEANS = {ESQL_BOOLEANS!r}
+ESQL_PATTERN = {ESQL_PATTERN!r}
 SQL = {SQL!r}
 GRAPHQL = {GRAPHQL!r}
 REST = ESQL.partition(" | ")[2]
@@ -73,6 +76,11 @@ PIECES: List[Tuple[str, str, str]] = [
         f"ES|QL, {len(ESQL)} characters, its head (`FROM movies`) not seen before",
         f"{NO_HEADS}; read('esql', ESQL, 'sanitize', 2048)",
         NO_HEADS,
+    ),
+    (
+        f"ES|QL, {len(ESQL_PATTERN)} characters, its index `movies-2024`: the whole read",
+        "read('esql', ESQL_PATTERN, 'sanitize', 2048)",
+        "",
     ),
     (
         "ES|QL: its one regular-expression pass alone (literals to ?)",

@@ -609,9 +609,13 @@ ESQL_ATOMS = [
 @example("FROM", "movies", " | ", "WHERE x == 1 AND yyyyyyyyyyyy", 20)  # bounded
 @example("from", "true", " | ", "LIMIT 1", 2048)  # a source, whatever it looks like
 @example("FROM", "a" * 300, " | ", "LIMIT 1", 2048)  # the summary's bound
+@example("fRoM", "logs-*", " | ", 'WHERE a == "x"', 2048)  # an index pattern, any case
+@example("FROM", "a//b", " | ", "LIMIT 1", 2048)  # a comment in the head: not a name
 @given(
-    st.sampled_from(["FROM", "from", "From", "FROm", "ROW", "FROM movies,"]),
-    st.sampled_from(["movies", "logs2024", "true", "1979", "a-b", '"m"', ""]),
+    st.sampled_from(["FROM", "from", "fRoM", "ROW", "FROM movies,", "FROM  "]),
+    st.sampled_from(
+        ["movies", "true", "1979", "logs-*", ".ds-l-2024.01", "c:i", "a/b", "a//b", '"m"', ""]
+    ),
     st.sampled_from([" | ", " |", " ", "", " METADATA _id | "]),
     st.lists(st.sampled_from(ESQL_ATOMS), max_size=12).map("".join),
     st.sampled_from([2048, 20]),

@@ -308,8 +308,10 @@ _ESQL = _Tokenizer(
 
 _ESQL_PLAIN = _ESQL.plain_literals
 
-#: How the common statement starts: ``FROM``, any case.
-_FROM = frozenset({"FROM", "from", "From"})
+#: The head of the common statement: ``FROM`` in any case, one space and one unquoted index
+#: pattern (``movies``, ``logs-*``, ``.ds-logs-2024.01.01``, ``cluster:index``), as
+#: ``_ESQL_COMMAND`` reads it (no ``/``: a comment may start there).
+_COMMON_HEAD = re.compile(r"(?i:FROM) ([^\s,|\"'`()/]+)")
 #: The heads of common statements read so far (``FROM movies``): their source and summary. A
 #: service queries a few indices with ever other literals, so its heads repeat where its
 #: statements do not; a head holds an index name, never a literal. Bounded: once full, a new
@@ -319,11 +321,11 @@ _HEADS_MAX = 512
 
 
 def _common_head(head: str) -> Optional[Tuple[str, str]]:
-    """(source, summary) of ``FROM source``: one source of plain letters and digits."""
-    keyword, _, source = head.partition(" ")
-    if keyword not in _FROM or not source.isalnum() or len(head) > SUMMARY_MAX_LENGTH:
+    """(source, summary) of a common statement's head (``_COMMON_HEAD``), kept for next time."""
+    match = _COMMON_HEAD.fullmatch(head)
+    if match is None or len(head) > SUMMARY_MAX_LENGTH:
         return None
-    named = (source, head if keyword == "FROM" else "FROM " + source)
+    named = (match[1], "FROM " + match[1])
     if len(_HEADS) < _HEADS_MAX:
         _HEADS[head] = named
     return named
@@ -331,7 +333,7 @@ def _common_head(head: str) -> Optional[Tuple[str, str]]:
 
 def read_esql(statement: str, max_length: int) -> Statement:
     # The common statement, ``FROM movies | ...``: its head (``FROM movies``), read once per
-    # index name (``_HEADS``), names its collection and is its summary; what follows is read by
+    # index (``_HEADS``), names its collection and its summary; what follows is read by
     # ``_ESQL.scan``'s plain pass, called directly, when it has none of what that pass does not
     # read. Its text is never longer than the statement, so within ``max_length`` it needs no
     # bound. Anything else is read by the head's regular expression (``_read_esql``).
