@@ -37,6 +37,7 @@ Nothing here raises: a statement that is not text becomes ``?``.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import Any, Callable, Dict, List, Match, Optional, Pattern, Tuple
@@ -274,11 +275,10 @@ def _bounded(read: Statement, max_length: int) -> Statement:
 def _bounding(reader: Callable[[str, int], Statement]) -> Callable[[str, int], Statement]:
     """``reader``, its text bounded (``_bounded``)."""
 
+    @functools.wraps(reader)
     def bounded(statement: str, max_length: int) -> Statement:
         return _bounded(reader(statement, max_length), max_length)
 
-    bounded.__name__ = reader.__name__
-    bounded.__doc__ = reader.__doc__
     return bounded
 
 
